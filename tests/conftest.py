@@ -1,0 +1,7 @@
+"""Shared fixtures. Feature fixtures live in ``tests/fixtures/`` and are loaded here."""
+
+pytest_plugins = [
+    "tests.fixtures.environment",
+    "tests.fixtures.database",
+    "tests.fixtures.app",
+]

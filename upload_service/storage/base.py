@@ -1,0 +1,71 @@
+"""The one storage interface. Backends know nothing about users or the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from upload_service.errors import ServiceError
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class BlobNotFound(ServiceError):
+    """Raised by every backend when a key does not exist."""
+
+    status, code, message = 404, "not_found", "The stored content was not found."
+
+
+class StorageUnavailable(ServiceError):
+    """The backend could not be reached or refused the operation."""
+
+    status, code, message = 503, "storage_unavailable", "File storage is unavailable."
+
+
+@dataclass(frozen=True)
+class PutResult:
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BlobStat:
+    key: str
+    size: int
+    modified_at: datetime
+
+
+@runtime_checkable
+class BlobStore(Protocol):
+    """Opaque-key object storage.
+
+    ``put`` reads ``stream`` in bounded chunks, counts and hashes (SHA-256) what it writes and
+    makes the object visible atomically: a failure (including an exception raised by the stream
+    itself, e.g. a size limit) leaves no object under ``key``.
+    """
+
+    def put(self, key: str, stream: BinaryIO) -> PutResult: ...
+
+    def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
+        """A readable stream of ``length`` bytes from ``start`` (to the end when ``None``)."""
+        ...
+
+    def stat(self, key: str) -> BlobStat: ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+        ...
+
+    def iter_blobs(self, prefix: str = "") -> Iterator[BlobStat]: ...
+
+    def signed_download_url(
+        self, key: str, expires_in: int, filename: str, content_type: str
+    ) -> str | None:
+        """A URL that fetches the object without credentials, or ``None`` if unsupported."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`StorageUnavailable` when the backend is unreachable."""
+        ...

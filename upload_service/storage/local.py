@@ -1,0 +1,122 @@
+"""Blobs as files under one root directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from upload_service.storage.base import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    BlobStat,
+    PutResult,
+    StorageUnavailable,
+)
+from upload_service.storage.limited import LimitedReader
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+_TEMP_PREFIX = ".tmp-"
+
+
+class LocalBlobStore:
+    """Root-confined file storage; writes go to a temp file, are fsynced and renamed."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        if not _KEY_RE.match(key):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.root / key
+
+    def put(self, key: str, stream: BinaryIO) -> PutResult:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        _fsync_dir(target.parent)
+        return PutResult(size=size, sha256=digest.hexdigest())
+
+    def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound() from None
+        if start:
+            handle.seek(start)
+        if length is None:
+            return handle
+        return LimitedReader(handle, length)  # type: ignore[return-value]
+
+    def stat(self, key: str) -> BlobStat:
+        try:
+            info = self._path(key).stat()
+        except FileNotFoundError:
+            raise BlobNotFound() from None
+        return BlobStat(key=key, size=info.st_size, modified_at=_mtime(info.st_mtime))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def iter_blobs(self, prefix: str = "") -> Iterator[BlobStat]:
+        for dirpath, _dirs, names in os.walk(self.root):
+            for name in names:
+                path = Path(dirpath) / name
+                key = path.relative_to(self.root).as_posix()
+                if name.startswith(_TEMP_PREFIX) or not key.startswith(prefix):
+                    continue
+                try:
+                    info = path.stat()
+                except FileNotFoundError:  # removed while we walked
+                    continue
+                yield BlobStat(key=key, size=info.st_size, modified_at=_mtime(info.st_mtime))
+
+    def iter_stray_temp_files(self, older_than: datetime) -> Iterator[Path]:
+        """Temp files left by a crash in the middle of ``put``."""
+        for path in self.root.rglob(f"{_TEMP_PREFIX}*"):
+            try:
+                if _mtime(path.stat().st_mtime) < older_than:
+                    yield path
+            except FileNotFoundError:
+                continue
+
+    def signed_download_url(
+        self, key: str, expires_in: int, filename: str, content_type: str
+    ) -> str | None:
+        return None  # the service signs its own URLs for local storage
+
+    def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"storage directory {self.root} is not writable")
+
+
+def _mtime(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
