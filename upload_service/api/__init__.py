@@ -8,6 +8,10 @@ from upload_service.runtime import Runtime
 
 
 def init_api(app: Flask, runtime: Runtime) -> None:
+    from upload_service.api.files import bp as files_bp
+    from upload_service.api.fs import bp as fs_bp
     from upload_service.api.system import bp as system_bp
+    from upload_service.api.uploads import bp as uploads_bp
 
-    app.register_blueprint(system_bp)
+    for blueprint in (system_bp, uploads_bp, files_bp, fs_bp):
+        app.register_blueprint(blueprint)

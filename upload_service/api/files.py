@@ -1,0 +1,152 @@
+"""Files by id: list, multipart upload, metadata, rename/move, delete, download, links (§7.2)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, url_for
+from sqlalchemy.orm import Session
+
+from upload_service.api.common import (
+    file_out,
+    if_match_header,
+    json_body,
+    on_conflict_arg,
+    query_args,
+    respond,
+)
+from upload_service.api.downloads import send_stored_file
+from upload_service.auth.current import require_user
+from upload_service.errors import BadRequest, NotFound
+from upload_service.models import File, User
+from upload_service.runtime import get_runtime
+from upload_service.schemas.files import (
+    FileList,
+    FileListQuery,
+    FilePatch,
+    FilesOut,
+    LinkIn,
+    LinkOut,
+)
+from upload_service.services.files import (
+    FileQuery,
+    delete_file,
+    get_file,
+    list_files,
+    update_file,
+)
+from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
+from upload_service.services.links import link_expiry, sign_download_link, verify_download_link
+from upload_service.services.paths import join_path, normalize_folder, normalize_path
+
+bp = Blueprint("files", __name__, url_prefix="/api")
+# Multipart bodies are spooled to disk by the form parser; their total is bounded by this
+# much more than MAX_FILE_SIZE, and every file inside by MAX_FILE_SIZE through the pipeline.
+_MULTIPART_OVERHEAD = 1024 * 1024
+
+
+@bp.get("/files")
+def files_list() -> Response:
+    user = require_user()
+    args = query_args(FileListQuery)
+    query = FileQuery(**args.model_dump())
+    if args.folder is not None:
+        query.folder = normalize_folder(args.folder)
+    with get_runtime().db.session() as session:
+        files, cursor = list_files(session, user, query)
+        return respond(FileList(items=[file_out(f) for f in files], next_cursor=cursor))
+
+
+@bp.post("/files")
+def files_upload() -> Response:
+    user = require_user()
+    runtime = get_runtime()
+    request.max_content_length = runtime.settings.MAX_FILE_SIZE + _MULTIPART_OVERHEAD
+    parts = request.files.getlist("file")
+    if not parts:
+        raise BadRequest("Send one or more files in multipart parts named 'file'.", code="no_files")
+    folder = normalize_folder(request.form.get("folder"))
+    items = [
+        IncomingFile(
+            path=join_path(folder, normalize_path(part.filename or "", what="filename")),
+            stream=part.stream,  # type: ignore[arg-type]
+            content_type=part.mimetype,
+        )
+        for part in parts
+    ]
+    options = IngestOptions(
+        on_conflict=on_conflict_arg(), description=request.form.get("description")
+    )
+    results = ingest_files(runtime, user, items, options)
+    return respond(FilesOut(files=[file_out(result.file) for result in results]), 201)
+
+
+@bp.get("/files/<file_id>")
+def file_get(file_id: str) -> Response:
+    user = require_user()
+    with get_runtime().db.session() as session:
+        return respond(file_out(_owned_file(session, user, file_id)))
+
+
+@bp.patch("/files/<file_id>")
+def file_patch(file_id: str) -> Response:
+    user = require_user()
+    body = json_body(FilePatch)
+    path = normalize_path(body.path) if body.path is not None else None
+    with get_runtime().db.session() as session:
+        file = get_file(session, user, file_id)
+        update_file(
+            session, user, file, path=path, description=body.description, if_match=if_match_header()
+        )
+        out = file_out(file)
+    return respond(out)
+
+
+@bp.delete("/files/<file_id>")
+def file_delete(file_id: str) -> Response:
+    user = require_user()
+    with get_runtime().db.session() as session:
+        delete_file(session, get_file(session, user, file_id), if_match_header())
+    return Response(status=204)
+
+
+@bp.get("/files/<file_id>/content")
+def file_content(file_id: str) -> Response:
+    user = require_user()
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        file = _owned_file(session, user, file_id)
+        key = file.blob.storage_key
+    return send_stored_file(runtime.store, file, key)
+
+
+@bp.post("/files/<file_id>/link")
+def file_link(file_id: str) -> Response:
+    user = require_user()
+    runtime = get_runtime()
+    body = json_body(LinkIn, optional=True)
+    expires_at = link_expiry(body.expires_in, runtime.settings.SIGNED_URL_MAX_AGE)
+    with runtime.db.session() as session:
+        file = get_file(session, user, file_id)
+        key = file.blob.storage_key
+    url = runtime.store.signed_download_url(key, body.expires_in, file.name, file.content_type)
+    if url is None:
+        token = sign_download_link(runtime.settings.SECRET_KEY or "", file, expires_at)
+        url = url_for("files.link_download", token=token, _external=True)
+    return respond(LinkOut(url=url, expires_at=expires_at))
+
+
+@bp.get("/links/<token>")
+def link_download(token: str) -> Response:
+    """A signed link: no credentials, but a valid, unexpired signature."""
+    runtime = get_runtime()
+    target = verify_download_link(runtime.settings.SECRET_KEY or "", token)
+    with runtime.db.session() as session:
+        file = session.get(File, target.file_id)
+        if file is None or file.owner_id != target.owner_id or file.state != "complete":
+            raise NotFound("The linked file no longer exists.")
+        key = file.blob.storage_key
+    return send_stored_file(runtime.store, file, key)
+
+
+def _owned_file(session: Session, user: User, file_id: str) -> File:
+    """The user's file, complete or (for its owner) still temporary."""
+    return get_file(session, user, file_id, state=None)

@@ -1,0 +1,129 @@
+"""Path addressing for the CLI, sync and ``curl -T`` (DESIGN §7.2, last bullet)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from sqlalchemy.orm import Session
+
+from upload_service.api.common import (
+    bool_arg,
+    file_out,
+    if_match_header,
+    json_body,
+    on_conflict_arg,
+    respond,
+)
+from upload_service.api.downloads import send_stored_file
+from upload_service.auth.current import require_user
+from upload_service.errors import NotFound
+from upload_service.models import User
+from upload_service.runtime import get_runtime
+from upload_service.schemas.files import FileList, FolderOut, MoveIn, MoveOut
+from upload_service.services import placement
+from upload_service.services.files import (
+    FileQuery,
+    delete_file,
+    delete_folder,
+    ensure_folder,
+    get_file_by_path,
+    list_files,
+    list_subfolders,
+    move_folder,
+    update_file,
+)
+from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
+from upload_service.services.paths import normalize_folder, normalize_path
+
+bp = Blueprint("fs", __name__, url_prefix="/api")
+
+
+@bp.put("/fs/<path:raw_path>")
+def fs_put(raw_path: str) -> Response:
+    """Raw streaming upload: the body is the file."""
+    user = require_user()
+    item = IncomingFile(
+        path=normalize_path(raw_path),
+        stream=request.stream,  # type: ignore[arg-type]
+        content_type=request.mimetype or None,
+        declared_size=request.content_length,
+        declared_sha256=request.headers.get("X-Content-SHA256") or None,
+    )
+    options = IngestOptions(on_conflict=on_conflict_arg(), if_match=if_match_header())
+    [result] = ingest_files(get_runtime(), user, [item], options)
+    return respond(file_out(result.file), 201 if result.created else 200)
+
+
+@bp.get("/fs/<path:raw_path>")
+def fs_get(raw_path: str) -> Response:
+    """A file's bytes, or a folder's listing as JSON."""
+    user = require_user()
+    path = normalize_path(raw_path)
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        file = placement.live_file_at(session, user.id, path)
+        if file is not None:
+            key = file.blob.storage_key
+        elif placement.folder_exists(session, user.id, path):
+            return _folder_listing(session, user, path)
+        else:
+            raise NotFound(f"Nothing at {path}.")
+    return send_stored_file(runtime.store, file, key, head=request.method == "HEAD")
+
+
+def _folder_listing(session: Session, user: User, path: str) -> Response:
+    files, cursor = list_files(session, user, FileQuery(folder=path, limit=1000))
+    return respond(FileList(items=[file_out(f) for f in files], next_cursor=cursor))
+
+
+@bp.delete("/fs/<path:raw_path>")
+def fs_delete(raw_path: str) -> Response:
+    user = require_user()
+    path = normalize_path(raw_path)
+    with get_runtime().db.session() as session:
+        file = placement.live_file_at(session, user.id, path)
+        if file is not None:
+            delete_file(session, file, if_match_header())
+        else:
+            delete_folder(session, user, path, recursive=bool_arg("recursive"))
+    return Response(status=204)
+
+
+@bp.post("/fs/move")
+def fs_move() -> Response:
+    """Move or rename a file or a whole folder."""
+    user = require_user()
+    body = json_body(MoveIn)
+    source, target = normalize_path(body.source), normalize_path(body.to)
+    if_match = body.if_match.strip('"').lower() if body.if_match else None
+    with get_runtime().db.session() as session:
+        file = placement.live_file_at(session, user.id, source)
+        if file is not None:
+            update_file(session, user, file, path=target, if_match=if_match)
+            return respond(MoveOut(file=file_out(file)))
+        if not placement.folder_exists(session, user.id, source):
+            get_file_by_path(session, user, source)  # raises a clear 404
+        moved = move_folder(session, user, source, target)
+    return respond(MoveOut(folder=target, moved=moved))
+
+
+@bp.put("/folders/<path:raw_path>")
+def folder_put(raw_path: str) -> Response:
+    """``mkdir -p``: 201 when created, 200 when it already existed."""
+    user = require_user()
+    path = normalize_path(raw_path)
+    with get_runtime().db.session() as session:
+        created = ensure_folder(session, user, path)
+    return respond(FolderOut(path=path, created=created), 201 if created else 200)
+
+
+@bp.get("/folders", defaults={"raw_path": ""})
+@bp.get("/folders/<path:raw_path>")
+def folder_get(raw_path: str) -> Response:
+    """A folder and its direct subfolders."""
+    user = require_user()
+    path = normalize_folder(raw_path)
+    with get_runtime().db.session() as session:
+        if not placement.folder_exists(session, user.id, path):
+            raise NotFound(f"No folder at {path}.")
+        folders = list_subfolders(session, user, path)
+    return respond(FolderOut(path=path, created=False, folders=folders))

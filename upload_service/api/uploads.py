@@ -1,0 +1,113 @@
+"""The original Upload Service API: base64 JSON uploads and temporary uploads (DESIGN §7.1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+
+from flask import Blueprint, Response, request
+
+from upload_service.api.common import file_out, json_body, on_conflict_arg, respond
+from upload_service.auth.current import require_user
+from upload_service.errors import BadRequest
+from upload_service.runtime import get_runtime
+from upload_service.schemas.files import Base64Batch, FilesOut, PersistIn, TemporaryUploadOut
+from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
+from upload_service.services.paths import join_path, normalize_folder, normalize_path
+from upload_service.services.temporary import (
+    discard_temporary,
+    get_temporary,
+    persist_temporary_upload,
+    upload_temporary,
+)
+
+bp = Blueprint("uploads", __name__, url_prefix="/api")
+
+
+def _base64_items() -> list[IncomingFile]:
+    """Decode the JSON array body, bounded by ``MAX_JSON_UPLOAD_SIZE``.
+
+    The body is parsed whatever its Content-Type, as the original service did.
+    """
+    request.max_content_length = get_runtime().settings.MAX_JSON_UPLOAD_SIZE
+    try:
+        data = json.loads(request.get_data(cache=False))
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("The request body is not valid JSON.", code="invalid_json") from None
+    batch = Base64Batch.model_validate({"items": data})
+    return [
+        _decode_item(index, item.filename, item.folder, item.content)
+        for index, item in enumerate(batch.items)
+    ]
+
+
+def _decode_item(index: int, filename: str, folder: str | None, content: str) -> IncomingFile:
+    path = normalize_path(
+        join_path(normalize_folder(folder), normalize_path(filename, what="filename"))
+    )
+    try:
+        data = base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(
+            f"Item {index} ({filename}): content is not valid base64.",
+            code="invalid_base64",
+            details=[{"index": index, "filename": filename}],
+        ) from None
+    return IncomingFile(path=path, stream=io.BytesIO(data), declared_size=len(data))
+
+
+@bp.put("/upload")
+def upload_json() -> Response:
+    user = require_user()
+    runtime = get_runtime()
+    results = ingest_files(
+        runtime, user, _base64_items(), IngestOptions(on_conflict=on_conflict_arg())
+    )
+    return respond(FilesOut(files=[file_out(result.file) for result in results]), 201)
+
+
+@bp.put("/upload_temporary")
+def upload_temporary_json() -> Response:
+    user = require_user()
+    temporary, files = upload_temporary(get_runtime(), user, _base64_items())
+    out = TemporaryUploadOut(
+        token=temporary.id, expires_at=temporary.expires_at, files=[file_out(f) for f in files]
+    )
+    return respond(out, 201)
+
+
+@bp.get("/upload_temporary/<token>")
+def temporary_status(token: str) -> Response:
+    user = require_user()
+    with get_runtime().db.session() as session:
+        temporary, files = get_temporary(session, user, token)
+        out = TemporaryUploadOut(
+            token=temporary.id, expires_at=temporary.expires_at, files=[file_out(f) for f in files]
+        )
+    return respond(out)
+
+
+@bp.delete("/upload_temporary/<token>")
+def temporary_discard(token: str) -> Response:
+    user = require_user()
+    with get_runtime().db.session() as session:
+        discard_temporary(session, user, token)
+    return Response(status=204)
+
+
+@bp.post("/upload_temporary/<token>/persist")
+def temporary_persist(token: str) -> Response:
+    user = require_user()
+    body = json_body(PersistIn, optional=True)
+    folder = normalize_folder(body.folder) if body.folder is not None else None
+    files = persist_temporary_upload(
+        get_runtime(),
+        user,
+        token,
+        folder=folder,
+        description=body.description,
+        on_conflict=body.on_conflict or on_conflict_arg(),
+    )
+    return respond(FilesOut(files=[file_out(f) for f in files]))

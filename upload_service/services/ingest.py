@@ -1,0 +1,295 @@
+"""The one ingest pipeline. Every way a file arrives ends in :func:`ingest_files`.
+
+Stream in bounded chunks → enforce size and quota while streaming → hash while streaming →
+write the blob atomically → commit metadata in one DB transaction. A failure at any step leaves
+no visible file; a blob written before a failed commit is deleted at once, or (after a crash)
+by the sweeper, which removes stored objects that no row references.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import BinaryIO, Literal
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from upload_service.errors import BadRequest, InsufficientStorage, TooLarge, VerificationFailed
+from upload_service.models import Blob, File, TemporaryUpload, User, utcnow
+from upload_service.runtime import Runtime
+from upload_service.services import placement
+from upload_service.services.categories import category_for, guess_content_type
+from upload_service.services.paths import split_path
+from upload_service.services.users import quota_bytes, usage_bytes
+from upload_service.storage.base import CHUNK_SIZE, BlobStore
+
+OnConflict = Literal["error", "replace", "rename"]
+BLOB_PREFIX = "blobs/"
+_COMMIT_ATTEMPTS = 5
+
+
+@dataclass
+class IncomingFile:
+    """One file as it arrives: a normalized path and a readable stream."""
+
+    path: str
+    stream: BinaryIO
+    content_type: str | None = None
+    declared_size: int | None = None
+    declared_sha256: str | None = None
+    mtime: float | None = None
+
+
+@dataclass
+class StagedBlob:
+    key: str
+    size: int
+    sha256: str
+
+
+@dataclass
+class IngestOptions:
+    on_conflict: OnConflict = "error"
+    if_match: str | None = None  # the current file's sha256 must be this (412 otherwise)
+    temporary: TemporaryUpload | None = None
+    description: str | None = None
+
+
+@dataclass
+class IngestResult:
+    file: File
+    created: bool  # False when an existing file was replaced
+
+
+@dataclass
+class _Limits:
+    max_size: int
+    quota_left: int | None  # None = unlimited
+    spent: int = field(default=0)
+
+
+class LimitedStream:
+    """Counts bytes as they are read and stops as soon as a limit is crossed."""
+
+    def __init__(self, raw: BinaryIO, limits: _Limits) -> None:
+        self.raw = raw
+        self.limits = limits
+        self.count = 0
+
+    def read(self, size: int = CHUNK_SIZE) -> bytes:
+        data = self.raw.read(CHUNK_SIZE if size < 0 else min(size, CHUNK_SIZE))
+        self.count += len(data)
+        _check_limits(self.count, self.limits.spent, self.limits)
+        return data
+
+
+def _check_limits(size: int, spent: int, limits: _Limits) -> None:
+    if size > limits.max_size:
+        raise TooLarge(
+            f"The file is larger than the limit of {limits.max_size} bytes.",
+            details=[{"max_size": limits.max_size}],
+        )
+    if limits.quota_left is not None and spent + size > limits.quota_left:
+        raise InsufficientStorage(
+            "This upload would exceed your storage quota.",
+            details=[{"available": max(limits.quota_left - spent, 0)}],
+        )
+
+
+def new_blob_key() -> str:
+    return BLOB_PREFIX + secrets.token_urlsafe(24)
+
+
+def ingest_files(
+    runtime: Runtime, owner: User, items: Sequence[IncomingFile], options: IngestOptions
+) -> list[IngestResult]:
+    """Store ``items`` for ``owner``: all of them or, on any error, none."""
+    limits = _limits_for(runtime, owner)
+    for item in items:  # reject early on declared sizes, before reading a byte
+        if item.declared_size is not None:
+            _check_limits(item.declared_size, 0, limits)
+    staged: list[StagedBlob] = []
+    try:
+        for item in items:
+            staged.append(stage_stream(runtime.store, item, limits))
+        return _commit_with_retries(runtime, owner, items, staged, options)
+    except BaseException:
+        for blob in staged:
+            runtime.store.delete(blob.key)
+        raise
+
+
+def _limits_for(runtime: Runtime, owner: User) -> _Limits:
+    quota = quota_bytes(owner, runtime.settings.USER_QUOTA)
+    if not quota:
+        return _Limits(max_size=runtime.settings.MAX_FILE_SIZE, quota_left=None)
+    with runtime.db.session() as session:
+        used = usage_bytes(session, owner)
+    return _Limits(max_size=runtime.settings.MAX_FILE_SIZE, quota_left=max(quota - used, 0))
+
+
+def stage_stream(store: BlobStore, item: IncomingFile, limits: _Limits) -> StagedBlob:
+    """Write one stream to a new blob key, enforcing limits and verifying what was declared."""
+    key = new_blob_key()
+    reader = LimitedStream(item.stream, limits)
+    result = store.put(key, reader)  # type: ignore[arg-type]
+    blob = StagedBlob(key=key, size=result.size, sha256=result.sha256)
+    limits.spent += result.size
+    try:
+        _verify(item, blob)
+    except BaseException:
+        store.delete(key)
+        raise
+    return blob
+
+
+def _verify(item: IncomingFile, blob: StagedBlob) -> None:
+    if item.declared_size is not None and item.declared_size != blob.size:
+        raise BadRequest(
+            f"Expected {item.declared_size} bytes but received {blob.size}.", code="size_mismatch"
+        )
+    declared = (item.declared_sha256 or "").lower()
+    if declared and not hmac.compare_digest(declared, blob.sha256):
+        raise VerificationFailed(
+            "The SHA-256 of the received content does not match the declared one.",
+            code="checksum_mismatch",
+            details=[{"declared": declared, "actual": blob.sha256}],
+        )
+
+
+def _commit_with_retries(
+    runtime: Runtime,
+    owner: User,
+    items: Sequence[IncomingFile],
+    staged: list[StagedBlob],
+    options: IngestOptions,
+) -> list[IngestResult]:
+    """Commit; a lost race on a unique index (same path, same blob) is retried."""
+    for attempt in range(_COMMIT_ATTEMPTS):
+        try:
+            with runtime.db.session() as session:
+                results, reused = _commit(runtime, session, owner, items, staged, options)
+        except IntegrityError:
+            if attempt == _COMMIT_ATTEMPTS - 1 or options.on_conflict == "error":
+                raise placement.path_conflict() from None
+            continue
+        for key in reused:  # content the owner already had: our copy is redundant
+            runtime.store.delete(key)
+        return results
+    raise AssertionError("unreachable")
+
+
+def _commit(
+    runtime: Runtime,
+    session: Session,
+    owner: User,
+    items: Sequence[IncomingFile],
+    staged: list[StagedBlob],
+    options: IngestOptions,
+) -> tuple[list[IngestResult], list[str]]:
+    _recheck_quota(runtime, session, owner, items, staged, options)
+    results: list[IngestResult] = []
+    reused: list[str] = []
+    now = utcnow()
+    for item, blob in zip(items, staged, strict=True):
+        row = attach_blob(session, owner, blob, now)
+        if row.storage_key != blob.key:
+            reused.append(blob.key)
+        results.append(_place_file(session, owner, item, row, options, now))
+    session.flush()
+    return results, reused
+
+
+def _recheck_quota(
+    runtime: Runtime,
+    session: Session,
+    owner: User,
+    items: Sequence[IncomingFile],
+    staged: list[StagedBlob],
+    options: IngestOptions,
+) -> None:
+    """Concurrent uploads may each have passed the streaming check; the sum must too."""
+    quota = quota_bytes(owner, runtime.settings.USER_QUOTA)
+    if not quota:
+        return
+    incoming = sum(blob.size for blob in staged)
+    replaced = placement.replaced_size(session, owner, items, options)
+    if usage_bytes(session, owner) - replaced + incoming > quota:
+        raise InsufficientStorage("This upload would exceed your storage quota.")
+
+
+def attach_blob(session: Session, owner: User, blob: StagedBlob, now: datetime) -> Blob:
+    """The owner's blob row for this content: the existing one (dedup) or a new one."""
+    existing = placement.find_blob(session, owner, blob.sha256)
+    if existing is None:
+        try:
+            with session.begin_nested():
+                existing = Blob(
+                    owner_id=owner.id,
+                    sha256=blob.sha256,
+                    size=blob.size,
+                    storage_key=blob.key,
+                    created_at=now,
+                    last_used_at=now,
+                )
+                session.add(existing)
+        except IntegrityError:  # the same content was committed concurrently
+            existing = placement.find_blob(session, owner, blob.sha256)
+            assert existing is not None
+    existing.last_used_at = now
+    return existing
+
+
+def _place_file(
+    session: Session,
+    owner: User,
+    item: IncomingFile,
+    blob: Blob,
+    options: IngestOptions,
+    now: datetime,
+) -> IngestResult:
+    content_type = guess_content_type(item.path, item.content_type)
+    if options.temporary is not None:
+        file = _new_file(owner, item.path, blob, content_type, now, item.mtime)
+        file.state = "temporary"
+        file.temp_upload_id = options.temporary.id
+        file.expires_at = options.temporary.expires_at
+        session.add(file)
+        return IngestResult(file=file, created=True)
+    path, existing = placement.settle_path(session, owner, item.path, options)
+    if existing is not None:
+        _fill_content(existing, blob, content_type, now, item.mtime)
+        if options.description is not None:
+            existing.description = options.description
+        return IngestResult(file=existing, created=False)
+    file = _new_file(owner, path, blob, content_type, now, item.mtime)
+    file.description = options.description or ""
+    session.add(file)
+    session.flush()
+    return IngestResult(file=file, created=True)
+
+
+def _new_file(
+    owner: User, path: str, blob: Blob, content_type: str, now: datetime, mtime: float | None
+) -> File:
+    folder, name = split_path(path)
+    file = File(owner_id=owner.id, path=path, folder=folder, name=name, created_at=now)
+    file.description = ""
+    _fill_content(file, blob, content_type, now, mtime)
+    return file
+
+
+def _fill_content(
+    file: File, blob: Blob, content_type: str, now: datetime, mtime: float | None
+) -> None:
+    file.blob_id = blob.id
+    file.size = blob.size
+    file.sha256 = blob.sha256
+    file.content_type = content_type
+    file.category = category_for(content_type, file.path)
+    file.updated_at = now
+    file.mtime = mtime
