@@ -161,7 +161,7 @@ def test_oversized_chunked_body_is_413_and_leaves_nothing(
     assert response.status_code == 413
     assert response.json()["code"] == "too_large"
     assert stored_objects(app) == []
-    listed = requests.get(f"{live_url}/api/files", headers=alice.headers).json()
+    listed = requests.get(f"{live_url}/api/files", headers=alice.headers, timeout=30).json()
     assert listed["items"] == []
 
 
