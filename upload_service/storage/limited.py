@@ -12,10 +12,10 @@ class LimitedReader:
         self.raw = raw
         self.remaining = remaining
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         if self.remaining <= 0:
             return b""
-        if size < 0 or size > self.remaining:
+        if size is None or size < 0 or size > self.remaining:
             size = self.remaining
         data = self.raw.read(size)
         self.remaining -= len(data)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +24,9 @@ from upload_service.storage.limited import LimitedReader
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _TEMP_PREFIX = ".tmp-"
+# What the OS says when a key names nothing, a directory ("ab" of "ab/cd"), or a path through a
+# file ("ab/cd/ef" when "ab/cd" is a blob): for every backend, that key is simply not a blob.
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class LocalBlobStore:
@@ -32,7 +37,7 @@ class LocalBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        if not _KEY_RE.match(key):
+        if not _KEY_RE.fullmatch(key):  # fullmatch: "$" alone would accept a trailing newline
             raise ValueError(f"invalid blob key {key!r}")
         return self.root / key
 
@@ -58,9 +63,11 @@ class LocalBlobStore:
         return PutResult(size=size, sha256=digest.hexdigest())
 
     def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
+        if start < 0 or (length is not None and length < 0):
+            raise ValueError("start and length must not be negative")
         try:
             handle = self._path(key).open("rb")
-        except FileNotFoundError:
+        except _MISSING:
             raise BlobNotFound() from None
         if start:
             handle.seek(start)
@@ -71,12 +78,15 @@ class LocalBlobStore:
     def stat(self, key: str) -> BlobStat:
         try:
             info = self._path(key).stat()
-        except FileNotFoundError:
+        except _MISSING:
             raise BlobNotFound() from None
+        if not stat.S_ISREG(info.st_mode):  # "ab" is a directory when "ab/cd" exists
+            raise BlobNotFound()
         return BlobStat(key=key, size=info.st_size, modified_at=_mtime(info.st_mtime))
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        with contextlib.suppress(*_MISSING):
+            self._path(key).unlink()
 
     def iter_blobs(self, prefix: str = "") -> Iterator[BlobStat]:
         for dirpath, _dirs, names in os.walk(self.root):

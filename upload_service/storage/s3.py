@@ -1,0 +1,251 @@
+"""Blobs as objects in an S3-compatible bucket."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from upload_service.storage.base import (
+    CHUNK_SIZE,
+    BlobNotFound,
+    BlobStat,
+    PutResult,
+    StorageUnavailable,
+)
+from upload_service.storage.disposition import content_disposition
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+PART_SIZE = 8 * 1024 * 1024
+# S3 allows 10,000 parts; growing the part size every 1,000 parts lifts the object limit from
+# 78 GiB to about 430 GiB while ordinary uploads keep 8 MiB parts (and 8 MiB of memory).
+_PARTS_PER_SIZE_STEP = 1000
+_NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _make_client(
+    session: boto3.session.Session,
+    endpoint_url: str | None,
+    region: str | None,
+    attempts: int,
+    *,
+    read_timeout: float,
+) -> S3Client:
+    config = Config(
+        signature_version="s3v4",
+        # S3-compatible servers (MinIO, Ceph, R2, ...) reject or ignore the CRC trailers that
+        # recent botocore sends by default.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        connect_timeout=5,
+        read_timeout=read_timeout,
+        tcp_keepalive=True,
+        # Most S3-compatible servers only speak path-style addressing.
+        s3={"addressing_style": "path" if endpoint_url else "auto"},
+    )
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+class S3BlobStore:
+    """Objects under ``prefix/`` in ``bucket``; credentials come from boto3's default chain."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        part_size: int = PART_SIZE,
+        max_attempts: int = 5,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.part_size = part_size
+        session = boto3.session.Session()  # private: sessions are not thread-safe, clients are
+        self._client = _make_client(session, endpoint_url, region, max_attempts, read_timeout=60)
+        # Readiness probes must answer quickly: no retries, short timeouts.
+        self._probe_client = _make_client(session, endpoint_url, region, 1, read_timeout=5)
+
+    def _object_key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative_key(self, object_key: str) -> str:
+        return object_key[len(self.prefix) + 1 :] if self.prefix else object_key
+
+    def put(self, key: str, stream: BinaryIO) -> PutResult:
+        """Store ``stream`` under ``key``: one request below a part, else a multipart upload."""
+        reader = _HashingReader(stream)
+        first = reader.read_part(self.part_size)
+        with _storage_errors():
+            if len(first) < self.part_size:
+                self._client.put_object(Bucket=self.bucket, Key=self._object_key(key), Body=first)
+            else:
+                self._put_multipart(self._object_key(key), first, reader)
+        return PutResult(size=reader.size, sha256=reader.hexdigest())
+
+    def _put_multipart(self, object_key: str, first: bytes, reader: _HashingReader) -> None:
+        """Upload parts one at a time; abort on any failure so nothing appears under the key."""
+        upload = self._client.create_multipart_upload(Bucket=self.bucket, Key=object_key)
+        upload_id = upload["UploadId"]
+        try:
+            parts = self._upload_parts(object_key, upload_id, first, reader)
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=object_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._abort_multipart(object_key, upload_id)
+            raise
+
+    def _upload_parts(
+        self, object_key: str, upload_id: str, part: bytes, reader: _HashingReader
+    ) -> list[Any]:
+        parts: list[Any] = []
+        while part:
+            number = len(parts) + 1
+            response = self._client.upload_part(
+                Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=part
+            )
+            parts.append({"ETag": response["ETag"], "PartNumber": number})
+            part = reader.read_part(self.part_size * (1 + number // _PARTS_PER_SIZE_STEP))
+        return parts
+
+    def _abort_multipart(self, object_key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=object_key, UploadId=upload_id
+            )
+        except Exception:  # the original error matters more; a lifecycle rule cleans up
+            log.warning("could not abort multipart upload %s of %s", upload_id, object_key)
+
+    def open(self, key: str, start: int = 0, length: int | None = None) -> BinaryIO:
+        """The object's bytes (a streaming body); a range past the end reads as empty."""
+        if start < 0 or (length is not None and length < 0):
+            raise ValueError("start and length must not be negative")
+        if length == 0:
+            self.stat(key)  # still report a missing key
+            return io.BytesIO()
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": self._object_key(key)}
+        if start or length is not None:
+            end = "" if length is None else start + length - 1
+            request["Range"] = f"bytes={start}-{end}"
+        with _storage_errors():
+            try:
+                body = self._client.get_object(**request)["Body"]
+            except ClientError as exc:
+                if _error_code(exc) != "InvalidRange":
+                    raise
+                return io.BytesIO()  # the object exists but ends before ``start``
+        return cast(BinaryIO, body)
+
+    def stat(self, key: str) -> BlobStat:
+        with _storage_errors():
+            head = self._client.head_object(Bucket=self.bucket, Key=self._object_key(key))
+        return BlobStat(key=key, size=head["ContentLength"], modified_at=_utc(head["LastModified"]))
+
+    def delete(self, key: str) -> None:
+        try:
+            with _storage_errors():
+                self._client.delete_object(Bucket=self.bucket, Key=self._object_key(key))
+        except BlobNotFound:
+            pass  # S3 itself answers 204 here; some compatible servers answer 404
+
+    def iter_blobs(self, prefix: str = "") -> Iterator[BlobStat]:
+        """Every object whose key (relative to the store prefix) starts with ``prefix``."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=self._object_key(prefix))
+        with _storage_errors():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield BlobStat(
+                        key=self._relative_key(item["Key"]),
+                        size=item["Size"],
+                        modified_at=_utc(item["LastModified"]),
+                    )
+
+    def signed_download_url(
+        self, key: str, expires_in: int, filename: str, content_type: str
+    ) -> str | None:
+        """A presigned GET that serves the object as an attachment named ``filename``."""
+        params = {
+            "Bucket": self.bucket,
+            "Key": self._object_key(key),
+            "ResponseContentDisposition": content_disposition(filename),
+            "ResponseContentType": content_type,
+        }
+        with _storage_errors():
+            return self._client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=expires_in
+            )
+
+    def ping(self) -> None:
+        """Raise :class:`StorageUnavailable` unless the bucket answers."""
+        try:
+            with _storage_errors():
+                self._probe_client.head_bucket(Bucket=self.bucket)
+        except BlobNotFound:
+            raise StorageUnavailable(f"bucket {self.bucket!r} does not exist") from None
+
+
+class _HashingReader:
+    """Reads a stream in bounded chunks, counting and hashing everything it returns."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def read_part(self, part_size: int) -> bytes:
+        """Up to ``part_size`` bytes; fewer only at the end of the stream."""
+        buffer = bytearray()
+        while len(buffer) < part_size:
+            chunk = self.stream.read(min(CHUNK_SIZE, part_size - len(buffer)))
+            if not chunk:
+                break
+            buffer += chunk
+        self._digest.update(buffer)
+        self.size += len(buffer)
+        return bytes(buffer)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Turn botocore errors into ``BlobNotFound`` or ``StorageUnavailable``."""
+    try:
+        yield
+    except ClientError as exc:
+        code = _error_code(exc)
+        if code in _NOT_FOUND_CODES:
+            raise BlobNotFound() from exc
+        raise StorageUnavailable(f"object storage refused the request ({code})") from exc
+    except ParamValidationError:
+        raise  # a bug in our call, not an outage
+    except BotoCoreError as exc:  # connection refused, timeouts, missing credentials, ...
+        raise StorageUnavailable(f"object storage is unreachable ({exc})") from exc
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
