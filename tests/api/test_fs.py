@@ -50,11 +50,11 @@ def test_if_match_guards_replacement(client: FlaskClient, alice: Account) -> Non
 def test_get_and_head(client: FlaskClient, alice: Account) -> None:
     png = b"\x89PNG...."
     put_file(client, alice, "pics/cat.png", png)
-    head = client.head("/api/fs/pics/cat.png", headers=alice.headers, timeout=30)
+    head = client.head("/api/fs/pics/cat.png", headers=alice.headers)
     assert head.status_code == 200 and head.data == b""
     assert head.headers["Content-Length"] == "8"
     assert head.headers["ETag"] == f'"{sha256(png)}"'
-    folder = client.get("/api/fs/pics", headers=alice.headers, timeout=30)
+    folder = client.get("/api/fs/pics", headers=alice.headers)
     assert [item["name"] for item in folder.json["items"]] == ["cat.png"]
     assert client.get("/api/fs/nothing-here", headers=alice.headers).status_code == 404
 
@@ -69,21 +69,21 @@ def test_hostile_paths_are_400(client: FlaskClient, alice: Account) -> None:
 def test_delete_file_and_folders(client: FlaskClient, alice: Account) -> None:
     put_file(client, alice, "tree/a.txt", b"a")
     put_file(client, alice, "tree/sub/b.txt", b"b")
-    refused = client.delete("/api/fs/tree", headers=alice.headers, timeout=30)
+    refused = client.delete("/api/fs/tree", headers=alice.headers)
     assert refused.status_code == 409
     stale = client.delete("/api/fs/tree/a.txt", headers={**alice.headers, "If-Match": '"00"'})
     assert stale.status_code == 412
     assert client.delete("/api/fs/tree/a.txt", headers=alice.headers).status_code == 204
-    gone = client.delete("/api/fs/tree?recursive=true", headers=alice.headers, timeout=30)
+    gone = client.delete("/api/fs/tree?recursive=true", headers=alice.headers)
     assert gone.status_code == 204
     assert client.get("/api/files", headers=alice.headers).json["items"] == []
     assert client.get("/api/fs/tree", headers=alice.headers).status_code == 404
 
 
 def test_mkdir_and_empty_folders(client: FlaskClient, alice: Account) -> None:
-    created = client.put("/api/folders/a/b/c", headers=alice.headers, timeout=30)
+    created = client.put("/api/folders/a/b/c", headers=alice.headers)
     assert created.status_code == 201
-    again = client.put("/api/folders/a/b/c", headers=alice.headers, timeout=30)
+    again = client.put("/api/folders/a/b/c", headers=alice.headers)
     assert again.status_code == 200
     assert client.get("/api/folders/a", headers=alice.headers).json["folders"] == ["a/b"]
     put_file(client, alice, "file", b"x")
@@ -123,9 +123,7 @@ def test_move_file_and_folder(client: FlaskClient, alice: Account) -> None:
         "/api/fs/move", json={"from": "old", "to": "old/inner"}, headers=alice.headers
     )
     assert into_itself.status_code == 400
-    missing = client.post(
-        "/api/fs/move", json={"from": "zzz", "to": "y"}, headers=alice.headers, timeout=30
-    )
+    missing = client.post("/api/fs/move", json={"from": "zzz", "to": "y"}, headers=alice.headers)
     assert missing.status_code == 404
 
 
@@ -182,3 +180,20 @@ def test_quota_is_enforced(small_limits: dict, client: FlaskClient, alice: Accou
     # replacing a file frees its old size
     ok = put_file(client, alice, "f0.bin", b"r" * 30_000, query_string={"on_conflict": "replace"})
     assert ok.status_code == 200
+
+
+def test_concurrent_uploads_to_one_path(live_url: str, alice: Account) -> None:
+    """One wins cleanly, the others get 409; the stored bytes are exactly one upload's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [bytes([index]) * 300_000 for index in range(6)]
+
+    def upload(body: bytes) -> int:
+        url = f"{live_url}/api/fs/race.bin"
+        return requests.put(url, data=body, headers=alice.headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(upload, bodies))
+    assert sorted(statuses) == [201, 409, 409, 409, 409, 409]
+    stored = requests.get(f"{live_url}/api/fs/race.bin", headers=alice.headers, timeout=30)
+    assert stored.content in bodies

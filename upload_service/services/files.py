@@ -60,6 +60,8 @@ def get_file(
     file = session.get(File, file_id)
     if file is None or file.owner_id != owner.id or (state and file.state != state):
         raise NotFound("No such file.")
+    if file.expires_at is not None and file.expires_at <= utcnow():  # expired, not yet swept
+        raise NotFound("No such file.")
     return file
 
 

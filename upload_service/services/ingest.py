@@ -108,7 +108,7 @@ def ingest_files(
     runtime: Runtime, owner: User, items: Sequence[IncomingFile], options: IngestOptions
 ) -> list[IngestResult]:
     """Store ``items`` for ``owner``: all of them or, on any error, none."""
-    limits = _limits_for(runtime, owner)
+    limits = _limits_for(runtime, owner, items, options)
     for item in items:  # reject early on declared sizes, before reading a byte
         if item.declared_size is not None:
             _check_limits(item.declared_size, 0, limits)
@@ -123,12 +123,15 @@ def ingest_files(
         raise
 
 
-def _limits_for(runtime: Runtime, owner: User) -> _Limits:
+def _limits_for(
+    runtime: Runtime, owner: User, items: Sequence[IncomingFile], options: IngestOptions
+) -> _Limits:
     quota = quota_bytes(owner, runtime.settings.USER_QUOTA)
     if not quota:
         return _Limits(max_size=runtime.settings.MAX_FILE_SIZE, quota_left=None)
     with runtime.db.session() as session:
-        used = usage_bytes(session, owner)
+        # a replacing upload frees the bytes of the file it replaces
+        used = usage_bytes(session, owner) - placement.replaced_size(session, owner, items, options)
     return _Limits(max_size=runtime.settings.MAX_FILE_SIZE, quota_left=max(quota - used, 0))
 
 
@@ -174,7 +177,9 @@ def _commit_with_retries(
             with runtime.db.session() as session:
                 results, reused = _commit(runtime, session, owner, items, staged, options)
         except IntegrityError:
-            if attempt == _COMMIT_ATTEMPTS - 1 or options.on_conflict == "error":
+            # Lost a race (same path, same content, or a blob swept meanwhile): run again; the
+            # rerun sees the winner's row and answers as usual (409, replace or rename).
+            if attempt == _COMMIT_ATTEMPTS - 1:
                 raise placement.path_conflict() from None
             continue
         for key in reused:  # content the owner already had: our copy is redundant
@@ -223,8 +228,12 @@ def _recheck_quota(
 
 
 def attach_blob(session: Session, owner: User, blob: StagedBlob, now: datetime) -> Blob:
-    """The owner's blob row for this content: the existing one (dedup) or a new one."""
-    existing = placement.find_blob(session, owner, blob.sha256)
+    """The owner's blob row for this content: the existing one (dedup) or a new one.
+
+    The row is locked and its ``last_used_at`` refreshed, so the sweeper (which only deletes
+    blobs unused for its grace period) cannot collect it under this upload.
+    """
+    existing = placement.find_blob(session, owner, blob.sha256, lock=True)
     if existing is None:
         try:
             with session.begin_nested():

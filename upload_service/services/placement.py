@@ -25,8 +25,9 @@ def path_conflict(path: str | None = None) -> Conflict:
     return Conflict(f"A file already exists{where}.", code="path_exists")
 
 
-def find_blob(session: Session, owner: User, sha256: str) -> Blob | None:
-    return session.scalar(select(Blob).where(Blob.owner_id == owner.id, Blob.sha256 == sha256))
+def find_blob(session: Session, owner: User, sha256: str, *, lock: bool = False) -> Blob | None:
+    query = select(Blob).where(Blob.owner_id == owner.id, Blob.sha256 == sha256)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def live_file_at(session: Session, owner_id: int, path: str, *, lock: bool = False) -> File | None:

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from upload_service.errors import NotFound
 from upload_service.models import ApiToken, User, utcnow
@@ -80,3 +80,28 @@ def is_active(token: ApiToken, now: datetime | None = None) -> bool:
     if token.revoked_at is not None:
         return False
     return token.expires_at is None or token.expires_at > now
+
+
+def token_state(token: ApiToken, now: datetime | None = None) -> str:
+    """``active``, ``revoked`` or ``expired``."""
+    if token.revoked_at is not None:
+        return "revoked"
+    return "active" if is_active(token, now) else "expired"
+
+
+def list_all_api_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    """Every token (of ``user`` when given), with its owner loaded: for the admin command."""
+    query = select(ApiToken).options(joinedload(ApiToken.user)).order_by(ApiToken.created_at)
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query))
+
+
+def revoke_api_token_by_id(session: Session, token_id: str) -> ApiToken:
+    """Revoke any user's token (admin command); revoking twice keeps the first time."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound("No such API token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token

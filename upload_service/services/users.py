@@ -88,3 +88,17 @@ def list_users(session: Session) -> list[tuple[User, int, int]]:
         .order_by(User.login)
     )
     return [(user, int(files), int(used)) for user, files, used in rows]
+
+
+def get_user_by_github_id(session: Session, github_id: int) -> User | None:
+    return session.scalar(select(User).where(User.github_id == github_id))
+
+
+def ensure_github_user(session: Session, profile: GitHubProfile) -> User:
+    """The user of a GitHub account, created on first sight (bearer GitHub tokens).
+
+    Unlike :func:`upsert_github_user` an existing user is left as it is, so that scripts
+    calling the API do not write to the users table on every request.
+    """
+    user = get_user_by_github_id(session, profile.github_id)
+    return user if user is not None else upsert_github_user(session, profile)
