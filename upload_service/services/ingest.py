@@ -81,7 +81,13 @@ class LimitedStream:
         self.count = 0
 
     def read(self, size: int = CHUNK_SIZE) -> bytes:
-        data = self.raw.read(CHUNK_SIZE if size < 0 else min(size, CHUNK_SIZE))
+        try:
+            data = self.raw.read(CHUNK_SIZE if size < 0 else min(size, CHUNK_SIZE))
+        except (TimeoutError, ConnectionError) as exc:  # the client went silent or away
+            raise BadRequest(
+                "The upload was interrupted before the whole body arrived.",
+                code="upload_interrupted",
+            ) from exc
         self.count += len(data)
         _check_limits(self.count, self.limits.spent, self.limits)
         return data
