@@ -13,11 +13,16 @@ from upload_service.models import File
 from upload_service.schemas.files import FileOut, OnConflict
 
 Model = TypeVar("Model", bound=BaseModel)
+MAX_JSON_BODY = 1024 * 1024
 _ON_CONFLICT: tuple[OnConflict, ...] = ("error", "replace", "rename")
 
 
 def json_body(model: type[Model], *, optional: bool = False) -> Model:
-    """Validate the JSON body with ``model`` (400 on malformed JSON or invalid fields)."""
+    """Validate the JSON body with ``model`` (400 on malformed JSON or invalid fields).
+
+    Control bodies are small: anything over ``MAX_JSON_BODY`` is refused with 413 unread.
+    """
+    request.max_content_length = MAX_JSON_BODY
     raw = request.get_data(cache=True)
     if not raw.strip() and optional:
         return model()
