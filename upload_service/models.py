@@ -138,7 +138,12 @@ class File(Base):
             postgresql_where=text("state = 'complete'"),
         ),
         Index("ix_files_owner_folder", "owner_id", "folder", "name"),
-        Index("ix_files_owner_created", "owner_id", "created_at", "id"),
+        # Keyset pagination per sort order; the name index carries the path so that a
+        # substring search scans the index, not the table.
+        Index("ix_files_list_name", "owner_id", "state", "name", "id", "path"),
+        Index("ix_files_list_size", "owner_id", "state", "size", "id"),
+        Index("ix_files_list_created", "owner_id", "state", "created_at", "id"),
+        Index("ix_files_list_updated", "owner_id", "state", "updated_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_public_id)

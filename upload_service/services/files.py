@@ -75,7 +75,7 @@ def get_file_by_path(session: Session, owner: User, path: str) -> File:
 def list_files(session: Session, owner: User, query: FileQuery) -> tuple[list[File], str | None]:
     """One page of the owner's complete files and the cursor of the next page."""
     column = _SORT_COLUMNS[query.sort]
-    statement = _filtered(owner, query)
+    statement = _filtered(owner, query, session.get_bind().dialect.name)
     if query.cursor:
         statement = statement.where(_after_cursor(column, query))
     ordering = (column.desc(), File.id.desc()) if query.order == "desc" else (column, File.id)
@@ -86,7 +86,7 @@ def list_files(session: Session, owner: User, query: FileQuery) -> tuple[list[Fi
     return rows, _encode_cursor(getattr(rows[-1], query.sort), rows[-1].id)
 
 
-def _filtered(owner: User, query: FileQuery) -> Select[File]:
+def _filtered(owner: User, query: FileQuery, dialect: str) -> Select[File]:
     statement = select(File).where(File.owner_id == owner.id, File.state == "complete")
     if query.folder is not None and (query.folder or not query.recursive):
         if query.recursive:
@@ -99,8 +99,17 @@ def _filtered(owner: User, query: FileQuery) -> Select[File]:
     if query.category:
         statement = statement.where(File.category == query.category)
     if query.q:
-        statement = statement.where(File.path.ilike(f"%{_escape_like(query.q)}%", escape="\\"))
+        statement = statement.where(_contains_ignoring_case(File.path, query.q, dialect))
     return statement
+
+
+def _contains_ignoring_case(
+    column: InstrumentedAttribute[str], text: str, dialect: str
+) -> ColumnElement[bool]:
+    pattern = f"%{_escape_like(text)}%"
+    if dialect == "sqlite":  # LIKE already ignores (ASCII) case; lower() would defeat the index
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
 
 
 def _escape_like(text: str) -> str:

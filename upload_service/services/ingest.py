@@ -180,7 +180,7 @@ def _commit_with_retries(
     """Commit; a lost race on a unique index (same path, same blob) is retried."""
     for attempt in range(_COMMIT_ATTEMPTS):
         try:
-            with runtime.db.session() as session:
+            with runtime.db.write_lock, runtime.db.session() as session:
                 results, reused = _commit(runtime, session, owner, items, staged, options)
         except IntegrityError:
             # Lost a race (same path, same content, or a blob swept meanwhile): run again; the

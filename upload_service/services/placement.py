@@ -87,13 +87,24 @@ def free_path(session: Session, owner_id: int, path: str) -> str:
 
 def ensure_folders(session: Session, owner_id: int, folder: str) -> None:
     """``mkdir -p``: every ancestor of ``folder`` exists afterwards (a file in the way → 409)."""
-    for path in ancestors(folder):
+    wanted = ancestors(folder)
+    if not wanted:
+        return
+    existing = set(
+        session.scalars(
+            select(Folder.path).where(Folder.owner_id == owner_id, Folder.path.in_(wanted))
+        )
+    )
+    missing = [path for path in wanted if path not in existing]
+    for path in missing:  # reads first: in the common case (the folder exists) nothing is written
         if live_file_at(session, owner_id, path) is not None:
             raise Conflict(
                 f"A file exists at {path}, so it cannot be a folder.", code="file_exists"
             )
+    if missing:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = insert(Folder).values(owner_id=owner_id, path=path)
+        rows = [{"owner_id": owner_id, "path": path} for path in missing]
+        statement = insert(Folder).values(rows)
         session.execute(statement.on_conflict_do_nothing(index_elements=["owner_id", "path"]))
 
 
