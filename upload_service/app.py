@@ -7,12 +7,15 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import PathConverter
 
 from upload_service.db import Database
 from upload_service.error_handlers import register_error_handlers
 from upload_service.runtime import Runtime
 from upload_service.settings import Settings, load_settings
 from upload_service.storage import open_blob_store
+from upload_service.sweeper import EXTENSION_KEY as SWEEPER_EXTENSION
+from upload_service.sweeper import start_sweeper
 
 PACKAGE_DIR = Path(__file__).parent
 
@@ -35,10 +38,22 @@ def create_app(
         runtime.db.upgrade()
     app.extensions["upload_service"] = runtime
     _register_parts(app, runtime)
+    app.extensions[SWEEPER_EXTENSION] = start_sweeper(runtime)  # None when SWEEP_INTERVAL=0
     return app
 
 
+class AnyPathConverter(PathConverter):
+    """``<path:...>`` that also matches control characters, so hostile paths reach the path
+    normalizer (a clear 400) instead of falling through to a routing 404."""
+
+    regex = "(?s:.+?)"
+    part_isolating = False
+
+
 def _configure_flask(app: Flask, settings: Settings) -> None:
+    # "/api/fs//x" must reach the view (which normalizes it), not get an HTML 308 redirect.
+    app.url_map.merge_slashes = False
+    app.url_map.converters["path"] = AnyPathConverter
     app.config.update(
         SECRET_KEY=settings.SECRET_KEY,
         SESSION_COOKIE_HTTPONLY=True,
@@ -58,9 +73,13 @@ def _configure_flask(app: Flask, settings: Settings) -> None:
 def _register_parts(app: Flask, runtime: Runtime) -> None:
     from upload_service.api import init_api
     from upload_service.auth import init_auth
+    from upload_service.ratelimit import init_rate_limits
     from upload_service.web import init_web
+    from upload_service.web.security import register_security_headers
 
     register_error_handlers(app)
+    register_security_headers(app)
+    init_rate_limits(app, runtime)
     init_auth(app, runtime)
     init_api(app, runtime)
     init_web(app, runtime)

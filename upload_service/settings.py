@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     RATELIMIT_STORAGE_URI: str = "memory://"
     RATELIMIT_DEFAULT: str = "1200 per minute"
     RATELIMIT_ENABLED: bool = True
+    # Prefix of the limiter's keys, so several deployments can share one Redis.
+    RATELIMIT_KEY_PREFIX: str = "upload-service"
     TRUSTED_PROXIES: int = Field(default=0, ge=0)
     HOST: str = "127.0.0.1"
     PORT: int = Field(default=8000, ge=0, le=65535)
@@ -153,7 +155,7 @@ def load_settings(
 ) -> Settings:
     """Build the settings from the environment, ``.env`` and explicit overrides."""
     try:
-        settings = Settings(_env_file=env_file, **(overrides or {}))  # type: ignore[call-arg]
+        settings = Settings(_env_file=env_file, **(overrides or {}))
     except ValidationError as exc:
         raise SettingsError(_first_error_line(exc)) from None
     settings.SECRET_KEY = settings.SECRET_KEY or _persistent_secret_key(settings.DATA_DIR)

@@ -102,6 +102,7 @@ def test_docs_page_lists_every_operation_with_a_curl_example(client: FlaskClient
             assert f"<code>{method.upper()} {path}</code>" in page
     assert "Authorization: Bearer $UPLOAD_SERVICE_TOKEN" in page
     assert "curl -X PUT" in page and "http://localhost/api/upload" in page
-    assert "&#34;$ref&#34;: &#34;#/components/schemas/FileOut&#34;" in page
+    assert '<a href="#schema-FileOut"><code>FileOut</code></a>' in page
+    assert 'id="schema-FileOut"' in page
     assert "<script" not in page  # no JS framework, no CDN
     assert not re.search(r'(src|href)="https?://', page)

@@ -8,10 +8,21 @@ from upload_service.runtime import Runtime
 
 
 def init_api(app: Flask, runtime: Runtime) -> None:
+    from upload_service.api.account import bp as account_bp
     from upload_service.api.files import bp as files_bp
     from upload_service.api.fs import bp as fs_bp
+    from upload_service.api.metrics import bp as metrics_bp
+    from upload_service.api.openapi import bp as openapi_bp
     from upload_service.api.system import bp as system_bp
     from upload_service.api.uploads import bp as uploads_bp
 
-    for blueprint in (system_bp, uploads_bp, files_bp, fs_bp):
+    for blueprint in (
+        system_bp,
+        metrics_bp,
+        openapi_bp,
+        account_bp,
+        uploads_bp,
+        files_bp,
+        fs_bp,
+    ):
         app.register_blueprint(blueprint)

@@ -1,0 +1,162 @@
+"""``GET /metrics``: Prometheus metrics, like ``/healthz`` without credentials or rate limit.
+
+Request counts, durations and uploaded bytes are counted per process: each gunicorn worker
+keeps its own and a scrape sees the worker that answers it. File and user totals are read from
+the database at scrape time (two aggregate queries), so every worker reports the same values.
+Each app has its own registry: nothing is global, and tests build as many apps as they like.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, g, request
+from flask.blueprints import BlueprintSetupState
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from upload_service.db import Database
+from upload_service.models import File, User
+from upload_service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+bp = Blueprint("metrics", __name__)
+
+# Endpoints that store files, by kind of upload; their answers list the stored files' sizes.
+UPLOAD_ENDPOINTS = {
+    "uploads.upload_json": "base64_json",
+    "uploads.upload_temporary_json": "base64_json",
+    "files.files_upload": "multipart",
+    "fs.fs_put": "raw",
+}
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class Metrics:
+    """The collectors of one app."""
+
+    def __init__(self, db: Database) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "upload_service_http_requests",
+            "HTTP requests answered by this process, by method and status class.",
+            ["method", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "upload_service_http_request_duration_seconds",
+            "Time to produce a response (a streamed download's body is not included).",
+            ["method"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.uploaded_bytes = Counter(
+            "upload_service_uploaded_bytes",
+            "Bytes of files stored by successful uploads to this process, by kind of upload.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.uploaded_files = Counter(
+            "upload_service_uploaded_files",
+            "Files stored by successful uploads to this process, by kind of upload.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.registry.register(StoredTotals(db))
+        ProcessCollector(registry=self.registry)
+
+
+class StoredTotals(Collector):
+    """Gauges read from the database when scraped: files and bytes by state, users."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily(
+            "upload_service_database_up", "Whether the scrape could read the database totals."
+        )
+        try:
+            with self.db.session() as session:
+                by_state = session.execute(
+                    select(
+                        File.state, func.count(), func.coalesce(func.sum(File.size), 0)
+                    ).group_by(File.state)
+                ).all()
+                users = session.scalar(select(func.count()).select_from(User)) or 0
+        except SQLAlchemyError:
+            log.warning("metrics: cannot read totals from the database", exc_info=True)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        files = GaugeMetricFamily(
+            "upload_service_files", "Files stored, by state.", labels=["state"]
+        )
+        size = GaugeMetricFamily(
+            "upload_service_files_bytes",
+            "Logical bytes of stored files, by state.",
+            labels=["state"],
+        )
+        found = {state: (count, total) for state, count, total in by_state}
+        for state in sorted({"complete", "temporary", *found}):
+            count, total = found.get(state, (0, 0))
+            files.add_metric([state], count)
+            size.add_metric([state], total)
+        yield files
+        yield size
+        yield GaugeMetricFamily("upload_service_users", "User accounts.", value=users)
+
+
+def _metrics() -> Metrics:
+    metrics: Metrics = current_app.extensions["metrics"]
+    return metrics
+
+
+@bp.record_once
+def _set_up(state: BlueprintSetupState) -> None:
+    runtime: Runtime = state.app.extensions["upload_service"]
+    state.app.extensions["metrics"] = Metrics(runtime.db)
+    # First of all hooks, so requests that an earlier hook answers (429) are timed too.
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
+
+
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+@bp.after_app_request
+def _observe(response: Response) -> Response:
+    metrics = _metrics()
+    metrics.requests.labels(request.method, f"{response.status_code // 100}xx").inc()
+    started = g.pop("metrics_started", None)
+    if started is not None:
+        metrics.duration.labels(request.method).observe(time.perf_counter() - started)
+    kind = UPLOAD_ENDPOINTS.get(request.endpoint or "")
+    if kind is not None and response.status_code in (200, 201):
+        sizes = _stored_sizes(response)
+        metrics.uploaded_files.labels(kind).inc(len(sizes))
+        metrics.uploaded_bytes.labels(kind).inc(sum(sizes))
+    return response
+
+
+def _stored_sizes(response: Response) -> list[int]:
+    """Sizes of the files in an upload's answer: ``{"files": [FileOut...]}`` or a FileOut."""
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict):
+        return []
+    files = body.get("files", [body])
+    return [item["size"] for item in files if isinstance(item, dict) and "size" in item]
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(_metrics().registry), headers={"Content-Type": content_type})
