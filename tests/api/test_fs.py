@@ -101,7 +101,7 @@ def test_move_file_and_folder(client: FlaskClient, alice: Account) -> None:
         headers=alice.headers,
     )
     assert moved.status_code == 200, moved.json
-    assert moved.json["file"]["path"] == "dst/renamed.txt"
+    assert moved.json["path"] == "dst/renamed.txt" and moved.json["sha256"] == digest
     stale = client.post(
         "/api/fs/move",
         json={"from": "dst/renamed.txt", "to": "x.txt", "if_match": "0" * 64},
@@ -112,6 +112,7 @@ def test_move_file_and_folder(client: FlaskClient, alice: Account) -> None:
         "/api/fs/move", json={"from": "src", "to": "old/src"}, headers=alice.headers
     )
     assert folder.status_code == 200
+    assert folder.json == {"success": True, "folder": "old/src", "moved": 1}
     paths = sorted(
         item["path"] for item in client.get("/api/files", headers=alice.headers).json["items"]
     )

@@ -18,7 +18,7 @@ from upload_service.auth.current import require_user
 from upload_service.errors import NotFound
 from upload_service.models import User
 from upload_service.runtime import get_runtime
-from upload_service.schemas.files import FileList, FolderOut, MoveIn, MoveOut
+from upload_service.schemas.files import FileList, FolderMoveOut, FolderOut, MoveIn
 from upload_service.services import placement
 from upload_service.services.files import (
     FileQuery,
@@ -99,11 +99,11 @@ def fs_move() -> Response:
         file = placement.live_file_at(session, user.id, source)
         if file is not None:
             update_file(session, user, file, path=target, if_match=if_match)
-            return respond(MoveOut(file=file_out(file)))
+            return respond(file_out(file))
         if not placement.folder_exists(session, user.id, source):
             get_file_by_path(session, user, source)  # raises a clear 404
         moved = move_folder(session, user, source, target)
-    return respond(MoveOut(folder=target, moved=moved))
+    return respond(FolderMoveOut(folder=target, moved=moved))
 
 
 @bp.put("/folders/<path:raw_path>")

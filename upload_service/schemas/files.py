@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from upload_service.schemas.common import UtcDateTime
 
@@ -105,11 +105,14 @@ class MoveIn(BaseModel):
     if_match: str | None = Field(default=None, max_length=80)
 
 
-class MoveOut(BaseModel):
+class FolderMoveOut(BaseModel):
     success: Literal[True] = True
-    file: FileOut | None = None
-    folder: str | None = None
-    moved: int = 1
+    folder: str
+    moved: int
+
+
+class MoveOut(RootModel[FileOut | FolderMoveOut]):
+    """The moved file (a ``FileOut``), or the moved folder and how many files moved with it."""
 
 
 class FolderOut(BaseModel):
