@@ -5,100 +5,27 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import re
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import pytest
 
-from upload_service.settings import Settings
+from tests.fixtures.server import (
+    UPLOAD_SERVICE,
+    RunningServer,
+    running_server,
+    server_env,
+    wait_for,
+)
 
-UPLOAD_SERVICE = str(Path(sys.executable).with_name("upload-service"))
-STARTUP_LINE = re.compile(r"^Upload Service listening on (http://\S+) \((.+)\)$", re.MULTILINE)
 LOCAL_MODE = "local mode: sign in as the local user from this machine"
-START_TIMEOUT = 60.0
 T = TypeVar("T")
-
-
-@dataclass
-class RunningServer:
-    process: subprocess.Popen[bytes]
-    url: str
-    startup_line: str
-    log: Path
-
-    @property
-    def address(self) -> tuple[str, int]:
-        parts = urlsplit(self.url)
-        assert parts.hostname and parts.port
-        return parts.hostname, parts.port
-
-
-def server_env(tmp_path: Path, **settings: str) -> dict[str, str]:
-    """The test process's environment without our settings, plus ``settings``."""
-    data_dir = tmp_path / "data"
-    env = {name: value for name, value in os.environ.items() if name not in Settings.model_fields}
-    env.update(
-        DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:///{data_dir / 'server.db'}",
-        PORT="0",  # the startup line tells the real port
-    )
-    env.update(settings)
-    return env
-
-
-@contextlib.contextmanager
-def running_server(
-    tmp_path: Path, *args: str, command: tuple[str, ...] = ("serve",), **settings: str
-) -> Iterator[RunningServer]:
-    out, log = tmp_path / "server.out", tmp_path / "server.log"
-    with out.open("wb") as stdout, log.open("wb") as stderr:
-        process = subprocess.Popen(
-            [UPLOAD_SERVICE, *command, *args],
-            env=server_env(tmp_path, **settings),
-            cwd=tmp_path,
-            stdout=stdout,
-            stderr=stderr,
-            start_new_session=True,  # its own process group: the workers are stopped with it
-        )
-    try:
-        match = _wait_for(lambda: STARTUP_LINE.search(out.read_text()), process, log)
-        yield RunningServer(process, match.group(1), match.group(0), log)
-    finally:
-        _stop(process)
-
-
-def _wait_for(probe: Callable[[], T], process: subprocess.Popen[bytes], log: Path) -> T:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        if process.poll() is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log.read_text()}")
-        time.sleep(0.1)
-    pytest.fail(f"server not ready after {START_TIMEOUT} s:\n{log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def get_status(server: RunningServer, path: str, timeout: float = 10.0) -> int:
@@ -123,7 +50,7 @@ def _healthy(server: RunningServer) -> bool:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     with running_server(tmp_path_factory.mktemp("server")) as running:
-        _wait_for(lambda: _healthy(running), running.process, running.log)
+        wait_for(lambda: _healthy(running), running.process, running.log)
         yield running
 
 
@@ -229,7 +156,7 @@ def test_host_and_port_options_override_settings(tmp_path: Path) -> None:
         tmp_path, "--host", "127.0.0.1", "--port", "0", HOST="192.0.2.1"
     ) as running:
         assert running.url.startswith("http://127.0.0.1:")
-        _wait_for(lambda: _healthy(running), running.process, running.log)
+        wait_for(lambda: _healthy(running), running.process, running.log)
 
 
 @pytest.mark.parametrize(
