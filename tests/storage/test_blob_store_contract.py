@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from werkzeug.http import parse_options_header
 
 from upload_service.errors import TooLarge
+from upload_service.services.ingest import LimitedStream, _Limits
 from upload_service.settings import load_settings
 from upload_service.storage import (
     BlobNotFound,
@@ -81,6 +82,15 @@ class PatternStream:
     def expected(self) -> bytes:
         blocks = self._block * (self.size // len(self._block) + 1)
         return blocks[: self.size]
+
+
+class ReadintoPatternStream(PatternStream):
+    """A :class:`PatternStream` that also offers ``readinto`` (as sockets and files do)."""
+
+    def readinto(self, buffer: memoryview) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def put_bytes(store: BlobStore, key: str, data: bytes) -> PutResult:
@@ -270,6 +280,41 @@ def test_large_blobs_round_trip_byte_exact(store: BlobStore, size: int) -> None:
     assert (
         read_all(store.open("big", PART_SIZE - 10, 20)) == expected[PART_SIZE - 10 : PART_SIZE + 10]
     )
+
+
+@pytest.mark.parametrize(
+    "stream_class", [PatternStream, ReadintoPatternStream], ids=["read", "readinto"]
+)
+def test_put_through_the_ingest_limits_round_trips(
+    store: BlobStore, stream_class: type[PatternStream]
+) -> None:
+    size = 3 * MiB + 4321
+    stream = stream_class(size, max_read=100_000)
+    expected = stream.expected()
+    limited = LimitedStream(cast(BinaryIO, stream), _Limits(max_size=size, quota_left=None))
+
+    result = store.put("limited", cast(BinaryIO, limited))
+
+    assert result == PutResult(size=size, sha256=sha256(expected))
+    assert limited.count == size
+    assert read_all(store.open("limited")) == expected
+
+
+@pytest.mark.parametrize(
+    "stream_class", [PatternStream, ReadintoPatternStream], ids=["read", "readinto"]
+)
+def test_crossing_the_ingest_size_limit_leaves_no_blob(
+    store: BlobStore, request: pytest.FixtureRequest, stream_class: type[PatternStream]
+) -> None:
+    stream = stream_class(3 * MiB)
+    limited = LimitedStream(cast(BinaryIO, stream), _Limits(max_size=2 * MiB, quota_left=None))
+
+    with pytest.raises(TooLarge):
+        store.put("too-big", cast(BinaryIO, limited))
+
+    with pytest.raises(BlobNotFound):
+        store.stat("too-big")
+    assert_nothing_left(store, s3_client_for(store, request))
 
 
 def test_iter_blobs_lists_keys_with_and_without_prefix(store: BlobStore) -> None:
