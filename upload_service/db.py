@@ -11,6 +11,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -86,3 +88,12 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Apply the Alembic migrations shipped inside the package."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def insert_ignoring_conflicts(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], conflict_columns: list[str]
+) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).values(rows)
+    session.execute(statement.on_conflict_do_nothing(index_elements=conflict_columns))

@@ -18,6 +18,7 @@ from typing import BinaryIO, Literal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from upload_service.db import insert_ignoring_conflicts
 from upload_service.errors import BadRequest, InsufficientStorage, TooLarge, VerificationFailed
 from upload_service.models import Blob, File, TemporaryUpload, User, utcnow
 from upload_service.runtime import Runtime
@@ -264,22 +265,18 @@ def attach_blob(session: Session, owner: User, blob: StagedBlob, now: datetime) 
     The row is locked and its ``last_used_at`` refreshed, so the sweeper (which only deletes
     blobs unused for its grace period) cannot collect it under this upload.
     """
+    row = {
+        "owner_id": owner.id,
+        "sha256": blob.sha256,
+        "size": blob.size,
+        "storage_key": blob.key,
+        "created_at": now,
+        "last_used_at": now,
+    }
+    # one statement whether or not the owner already has this content (or commits it now)
+    insert_ignoring_conflicts(session, Blob, [row], ["owner_id", "sha256"])
     existing = placement.find_blob(session, owner, blob.sha256, lock=True)
-    if existing is None:
-        try:
-            with session.begin_nested():
-                existing = Blob(
-                    owner_id=owner.id,
-                    sha256=blob.sha256,
-                    size=blob.size,
-                    storage_key=blob.key,
-                    created_at=now,
-                    last_used_at=now,
-                )
-                session.add(existing)
-        except IntegrityError:  # the same content was committed concurrently
-            existing = placement.find_blob(session, owner, blob.sha256)
-            assert existing is not None
+    assert existing is not None
     existing.last_used_at = now
     return existing
 

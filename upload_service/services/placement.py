@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from upload_service.db import insert_ignoring_conflicts
 from upload_service.errors import Conflict, PreconditionFailed
 from upload_service.models import Blob, File, Folder, User
 from upload_service.services.paths import ancestors, join_path, split_path
@@ -102,10 +101,8 @@ def ensure_folders(session: Session, owner_id: int, folder: str) -> None:
                 f"A file exists at {path}, so it cannot be a folder.", code="file_exists"
             )
     if missing:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         rows = [{"owner_id": owner_id, "path": path} for path in missing]
-        statement = insert(Folder).values(rows)
-        session.execute(statement.on_conflict_do_nothing(index_elements=["owner_id", "path"]))
+        insert_ignoring_conflicts(session, Folder, rows, ["owner_id", "path"])
 
 
 def replaced_size(
