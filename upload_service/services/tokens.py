@@ -66,7 +66,12 @@ def revoke_api_token(session: Session, user: User, token_id: str) -> ApiToken:
 
 def authenticate_api_token(session: Session, plaintext: str) -> User | None:
     """The owner of a live token, recording its use; ``None`` if unknown, revoked or expired."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plaintext)))
+    query = (
+        select(ApiToken)
+        .where(ApiToken.token_hash == hash_token(plaintext))
+        .options(joinedload(ApiToken.user))  # one round trip on every API request
+    )
+    token = session.scalar(query)
     now = utcnow()
     if token is None or not is_active(token, now):
         return None
