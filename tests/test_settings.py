@@ -205,7 +205,10 @@ def test_storage_url_accepts_files_and_s3(
     assert load_with(monkeypatch, STORAGE_URL=url).storage_url == url
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "/srv/uploads", "bucket/prefix"])
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://example.com/x", "/srv/uploads", "bucket/prefix", "s3://", "s3:///prefix", "file://rel"],
+)
 def test_bad_storage_url_is_rejected_naming_the_variable(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:

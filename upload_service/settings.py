@@ -114,8 +114,12 @@ class Settings(BaseSettings):
     @field_validator("STORAGE_URL")
     @classmethod
     def _check_storage_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("file://", "s3://")):
+        if value is None:
+            return value
+        if not value.startswith(("file:///", "s3://")):
             raise ValueError("must be file:///absolute/path or s3://bucket/prefix")
+        if value.startswith("s3://") and not value[len("s3://") :].split("/", 1)[0]:
+            raise ValueError("names no bucket: use s3://bucket/prefix")
         return value
 
     @model_validator(mode="after")
