@@ -50,6 +50,7 @@
             flask-wtf
             gunicorn
             prometheus-client
+            platformdirs
             psycopg
             pydantic
             pydantic-settings
