@@ -34,7 +34,7 @@ from upload_service.services.files import (
     update_file,
 )
 from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
-from upload_service.services.links import link_expiry, sign_download_link, verify_download_link
+from upload_service.services.links import create_download_link, verify_download_link
 from upload_service.services.paths import join_path, normalize_folder, normalize_path
 
 bp = Blueprint("files", __name__, url_prefix="/api")
@@ -121,17 +121,16 @@ def file_content(file_id: str) -> Response:
 @bp.post("/files/<file_id>/link")
 def file_link(file_id: str) -> Response:
     user = require_user()
-    runtime = get_runtime()
     body = json_body(LinkIn, optional=True)
-    expires_at = link_expiry(body.expires_in, runtime.settings.SIGNED_URL_MAX_AGE)
-    with runtime.db.session() as session:
-        file = get_file(session, user, file_id)
-        key = file.blob.storage_key
-    url = runtime.store.signed_download_url(key, body.expires_in, file.name, file.content_type)
-    if url is None:
-        token = sign_download_link(runtime.settings.SECRET_KEY or "", file, expires_at)
-        url = url_for("files.link_download", token=token, _external=True)
+    url, expires_at = create_download_link(
+        get_runtime(), user, file_id, body.expires_in, link_route_url
+    )
     return respond(LinkOut(url=url, expires_at=expires_at))
+
+
+def link_route_url(token: str) -> str:
+    """The absolute URL of our signed-link route for ``token``."""
+    return url_for("files.link_download", token=token, _external=True)
 
 
 @bp.get("/links/<token>")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from upload_service.errors import BadRequest, Forbidden
-from upload_service.models import File, utcnow
+from upload_service.models import File, User, utcnow
+from upload_service.runtime import Runtime
+from upload_service.services.files import get_file
 
 _SALT = "upload-service.download-link"
 
@@ -43,3 +46,25 @@ def verify_download_link(secret_key: str, token: str) -> LinkTarget:
     if expires <= int(utcnow().timestamp()):
         raise Forbidden("This link has expired.", code="link_expired")
     return target
+
+
+def create_download_link(
+    runtime: Runtime,
+    owner: User,
+    file_id: str,
+    expires_in: int,
+    local_url: Callable[[str], str],
+) -> tuple[str, datetime]:
+    """A credential-free download URL for the owner's file and when it stops working.
+
+    The storage's own presigned URL when it has one (S3), else a link signed by this service;
+    ``local_url`` turns such a signed token into an absolute URL of our link route.
+    """
+    expires_at = link_expiry(expires_in, runtime.settings.SIGNED_URL_MAX_AGE)
+    with runtime.db.session() as session:
+        file = get_file(session, owner, file_id)
+        key = file.blob.storage_key
+    url = runtime.store.signed_download_url(key, expires_in, file.name, file.content_type)
+    if url is None:
+        url = local_url(sign_download_link(runtime.settings.SECRET_KEY or "", file, expires_at))
+    return url, expires_at

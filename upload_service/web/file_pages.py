@@ -9,12 +9,13 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from upload_service.api.downloads import send_stored_file
+from upload_service.api.files import link_route_url
 from upload_service.auth.current import login_required, require_user
 from upload_service.errors import BadRequest, NotFound, ServiceError
 from upload_service.models import File
 from upload_service.runtime import Runtime, get_runtime
 from upload_service.services.files import delete_file, get_file, update_file
-from upload_service.services.links import link_expiry, sign_download_link
+from upload_service.services.links import create_download_link
 from upload_service.services.paths import join_path, normalize_folder, normalize_path
 from upload_service.services.previews import (
     INLINE_TYPES,
@@ -113,7 +114,9 @@ def share(file_id: str) -> Response:
         expires_in = int(request.form.get("expires_in", ""))
     except ValueError:
         raise BadRequest("Choose how long the link should work.", code="invalid_expiry") from None
-    url, expires_at = _make_link(runtime, file_id, expires_in)
+    url, expires_at = create_download_link(
+        runtime, require_user(), file_id, expires_in, link_route_url
+    )
     if is_htmx():
         return page_response(render_template("_share_link.html", url=url, expires_at=expires_at))
     view = _file_view(runtime, file_id)
@@ -142,20 +145,6 @@ def link_lifetimes(max_age: int) -> list[tuple[int, str]]:
     """The share menu's choices that ``SIGNED_URL_MAX_AGE`` allows (at least one)."""
     choices = [(seconds, label) for seconds, label in _LINK_LIFETIMES if seconds <= max_age]
     return choices or [(max_age, f"{max_age} seconds")]
-
-
-def _make_link(runtime: Runtime, file_id: str, expires_in: int) -> tuple[str, datetime]:
-    # The same choice as POST /api/files/<id>/link: the storage's own presigned URL (S3), or
-    # a link signed by this service.
-    expires_at = link_expiry(expires_in, runtime.settings.SIGNED_URL_MAX_AGE)
-    with runtime.db.session() as session:
-        file = get_file(session, require_user(), file_id)
-        key = file.blob.storage_key
-    url = runtime.store.signed_download_url(key, expires_in, file.name, file.content_type)
-    if url is None:
-        token = sign_download_link(runtime.settings.SECRET_KEY or "", file, expires_at)
-        url = url_for("files.link_download", token=token, _external=True)
-    return url, expires_at
 
 
 def _file_view(runtime: Runtime, file_id: str) -> FileView:
