@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -406,6 +407,10 @@ class Transfer:
     bytes_up: int
     bytes_down: int
     body: str = ""
+    wall: float = 0.0  # the whole command, process start-up included
+
+    def wall_mib_s(self, size: int) -> float:
+        return size / MiB / self.wall
 
     def mib_s(self, size: int) -> float:
         return size / MiB / self.seconds
@@ -415,16 +420,18 @@ def curl(args: Sequence[str], expect: Sequence[int], body_file: Path | None = No
     """One curl run; timing from curl's own ``time_total``."""
     out = str(body_file) if body_file else "/dev/null"
     fmt = "%{http_code} %{time_total} %{size_upload} %{size_download}"
+    began = time.perf_counter()
     done = subprocess.run(
         ["curl", "-sS", "-o", out, "-w", fmt, *args], capture_output=True, text=True
     )
+    wall = time.perf_counter() - began
     if done.returncode != 0:
         raise RuntimeError(f"curl {' '.join(args)} failed: {done.stderr.strip()}")
     code, total, up, down = done.stdout.split()
     body = body_file.read_text(errors="replace") if body_file else ""
     if int(code) not in expect:
         raise RuntimeError(f"curl {' '.join(args)} answered {code}: {body[:300]}")
-    return Transfer(int(code), float(total), int(float(up)), int(float(down)), body)
+    return Transfer(int(code), float(total), int(float(up)), int(float(down)), body, wall)
 
 
 def put_file(
@@ -440,6 +447,36 @@ def put_file(
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
     return curl([*args, url], expect, body_file)
+
+
+CLIENT_REQUEST = re.compile(r"^> PUT \S+ -> 20[01] in ([0-9.]+) s$", re.MULTILINE)
+
+
+def client_put(ours: Peer, path: Path, remote: str, work: Path) -> Transfer:
+    """``upload-client --debug put --replace --json`` of ``path`` to our server.
+
+    ``seconds`` is the PUT request as the client logs it (from sending the request to the
+    answer: the same span as curl's ``time_total``); ``wall`` is the whole command, Python's
+    start-up included. Its HOME is inside the temp dir, so no saved login applies.
+    """
+    os.sync()
+    home = work / "client-home"
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "UPLOAD_SERVICE_URL": ours.base,
+        "UPLOAD_SERVICE_TOKEN": ours.headers["Authorization"].removeprefix("Bearer "),
+    }
+    argv = [str(VENV_BIN / "upload-client"), "--debug", "put", "--replace", "--json"]
+    began = time.perf_counter()
+    done = subprocess.run([*argv, str(path), remote], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - began
+    request = CLIENT_REQUEST.search(done.stderr)
+    if done.returncode != 0 or request is None:
+        raise RuntimeError(f"upload-client put failed ({done.returncode}): {done.stderr[-500:]}")
+    size = path.stat().st_size
+    return Transfer(201, float(request.group(1)), size, 0, done.stdout, wall)
 
 
 def get_file(url: str, headers: dict[str, str]) -> Transfer:
@@ -627,10 +664,17 @@ def interleaved(
 
 
 def bench_big_put(report: Report, files: TestFiles, peers: Sequence[Peer], work: Path) -> str:
-    """Raw PUT of the big file, servers interleaved; returns our file id for the download."""
+    """Raw PUT of the big file, servers interleaved; returns our file id for the download.
+
+    ``upload-client put`` to our server takes part in the same rounds as a peer of its own
+    ("upload-client"), compared with curl -T to the same route (the "ours" peer).
+    """
     plan, size = report.plan, report.plan.big
     body = work / "put-response.json"
     file_id = ""
+    ours = next(peer for peer in peers if peer.name == "ours")
+    client = Peer("upload-client", ours.server, ours.base, ours.headers)
+    walls: dict[str, list[float]] = {"ours": [], "upload-client": []}
 
     def url(peer: Peer, name: str) -> str:
         if peer.name == "ours":
@@ -639,22 +683,53 @@ def bench_big_put(report: Report, files: TestFiles, peers: Sequence[Peer], work:
 
     def put(peer: Peer, r: int) -> float:
         nonlocal file_id
-        t = put_file(url(peer, f"big-r{r}.bin"), files.big, peer.headers, (200, 201, 204), body)
-        if peer.name == "ours":
+        if peer.name == "upload-client":
+            t = client_put(peer, files.big, f"bench/client-r{r}.bin", work)
+        else:
+            t = put_file(url(peer, f"big-r{r}.bin"), files.big, peer.headers, (200, 201, 204), body)
+        if peer.name in walls:  # our server, through curl or the client
             answer = json.loads(t.body)
             if answer["size"] != size or answer["sha256"] != files.big_sha256:
                 raise RuntimeError(f"our server stored something else: {answer}")
-            file_id = answer["id"]
+            walls[peer.name].append(t.wall)
+            if peer.name == "ours":
+                file_id = answer["id"]
         return t.mib_s(size)
 
     for peer in peers:  # untimed: first-request costs, folders, connections
         put_file(url(peer, "warm-up.bin"), files.rss_small, peer.headers, (200, 201, 204))
-    series = interleaved(report, f"PUT {size // MiB} MiB", "MiB/s", peers, put)
+    client_put(client, files.rss_small, "bench/client-warm-up.bin", work)
+    series = interleaved(report, f"PUT {size // MiB} MiB", "MiB/s", [*peers, client], put)
     medians = {name: one.median for name, one in series.items()}
     metric = f"raw PUT {size // MiB} MiB, MiB/s (median of {plan.rounds})"
     report.ratio_row(metric, medians, "nginx", 0.5, ".1f")
     report.ratio_row(metric, medians, "copyparty", 1.5, ".1f")
+    client_rows(report, medians, walls)
     return file_id
+
+
+def client_rows(report: Report, medians: dict[str, float], walls: dict[str, list[float]]) -> None:
+    """upload-client put vs curl -T: the transfer (the target), and the whole command (info)."""
+    plan, size = report.plan, report.plan.big
+    metric = f"upload-client put {size // MiB} MiB, MiB/s (median of {plan.rounds})"
+    transfer = {"ours": medians["upload-client"], "curl -T": medians["ours"]}
+    report.ratio_row(metric, transfer, "curl -T", 0.9, ".1f")
+    whole = {name: size / MiB / statistics.median(values) for name, values in walls.items()}
+    ratio = whole["upload-client"] / whole["ours"]
+    report.rows.append(
+        Row(
+            f"{metric}, whole command incl. start-up vs curl -T",
+            f"{whole['upload-client']:.1f}",
+            f"{whole['ours']:.1f}",
+            f"{ratio:.2f}x",
+            "(reported)",
+            "INFO",
+        )
+    )
+    for name, label in (("upload-client", "upload-client put"), ("ours", "curl -T")):
+        report.details.append(
+            f"{label} {size // MiB} MiB, whole command: {fmt_list(walls[name], ' s', 2)}"
+        )
 
 
 def bench_download(report: Report, ours: Peer, file_id: str, nginx: Peer) -> None:

@@ -1,0 +1,217 @@
+"""Streaming uploads and resumable downloads, each verified with SHA-256.
+
+Uploads read the local file once, through :class:`HashingReader`, straight into the socket:
+never the whole file in memory. Downloads go to ``<dest>.part`` and are renamed when complete
+and verified; a ``.part`` left by an interrupted download is continued with a ``Range`` request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import mimetypes
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import requests
+
+from upload_service.client.api import Api
+from upload_service.client.errors import ClientError, ExitCode
+from upload_service.client.output import Advance, note, progress_bar
+from upload_service.schemas.files import FileOut
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+
+READ_BLOCK = 1024 * 1024
+PART_SUFFIX = ".part"
+
+
+class HashingReader:
+    """A read-only view of ``size`` bytes of a file that hashes and reports what is read.
+
+    ``len()`` gives requests the Content-Length, so the server can refuse an oversized upload
+    before the body. A file that shrinks while it is being sent is an error, not a short upload.
+    """
+
+    def __init__(self, file: BinaryIO, size: int, advance: Advance, name: str) -> None:
+        self.file = file
+        self.size = size
+        self.advance = advance
+        self.name = name
+        self.sha256 = hashlib.sha256()
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, amount: int = -1) -> bytes:
+        left = self.size - self.sent
+        data = self.file.read(left if amount < 0 else min(amount, left))
+        if not data and left:
+            raise ClientError(f"{self.name} shrank while it was being uploaded")
+        self.sha256.update(data)
+        self.sent += len(data)
+        self.advance(len(data))
+        return data
+
+
+def open_local(path: Path) -> tuple[BinaryIO, int]:
+    """``path`` opened for reading and its size; clear errors for what is not a readable file."""
+    try:
+        file = path.open("rb")
+    except FileNotFoundError:
+        raise ClientError(f"no such local file: {path}", ExitCode.NOT_FOUND) from None
+    except IsADirectoryError:
+        raise ClientError(f"{path} is a folder; put uploads files", ExitCode.USAGE) from None
+    except OSError as exc:
+        raise ClientError(f"cannot read {path}: {exc.strerror}") from None
+    return file, os.fstat(file.fileno()).st_size
+
+
+def upload_file(api: Api, local: Path, remote: str, on_conflict: str) -> tuple[FileOut, bool]:
+    """Stream ``local`` to ``remote``; the stored file (checked by SHA-256) and if it is new."""
+    file, size = open_local(local)
+    with file, progress_bar(f"put {remote}", size) as advance:
+        reader = HashingReader(file, size, advance, str(local))
+        content_type = mimetypes.guess_type(local.name)[0]
+        stored, created = api.put_stream(
+            remote, reader, on_conflict=on_conflict, content_type=content_type
+        )
+    try:
+        check_digest(reader.sha256.hexdigest(), stored.sha256, f"upload of {local}")
+    except ClientError as error:
+        api.delete_id(stored.id, if_match=stored.sha256)  # exactly the copy that went wrong
+        raise error.with_message(f"{error.message}; the server's copy was deleted") from None
+    return stored, created
+
+
+def check_digest(ours: str, theirs: str, what: str) -> None:
+    if not hmac.compare_digest(ours, theirs.lower()):
+        raise ClientError(
+            f"{what} is corrupt: SHA-256 {ours} here, {theirs} on the server", ExitCode.CORRUPT
+        )
+
+
+# --------------------------------------------------------------------------- downloads
+
+
+def part_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + PART_SUFFIX)
+
+
+def download_file(api: Api, file: FileOut, dest: Path) -> bool:
+    """Download ``file`` to ``dest`` (resuming ``dest.part``); True when it resumed.
+
+    The result is verified against the server's SHA-256. If a resumed download does not verify
+    (the ``.part`` came from another version of the file), it is downloaded once more in full.
+    """
+    part = part_path(dest)
+    resumed = _usable_part_size(part, file) > 0
+    try:
+        fetch_to_part(api, file, part)
+    except ClientError as error:
+        if error.exit_code != ExitCode.CORRUPT or not resumed:
+            raise
+        note(f"the partial download {part} did not match {file.path}; downloading it again")
+        fetch_to_part(api, file, part)
+        resumed = False
+    os.replace(part, dest)
+    return resumed
+
+
+def _usable_part_size(part: Path, file: FileOut) -> int:
+    try:
+        size = part.stat().st_size
+    except FileNotFoundError:
+        return 0
+    return size if 0 < size <= file.size else 0
+
+
+def fetch_to_part(api: Api, file: FileOut, part: Path) -> None:
+    """Complete ``part`` with the file's bytes and verify the whole of it.
+
+    The expected SHA-256 is the ``ETag`` of the answer that sent the bytes (the version that
+    was actually received), else the one of ``file``.
+    """
+    offset = _usable_part_size(part, file)
+    if offset and offset == file.size:  # complete already, only not yet verified and renamed
+        expected, digest = file.sha256, _hash_of(part, offset)
+    else:
+        with api.content(file.id, _resume_headers(file, offset)) as response:
+            if offset and not _continues_at(response, offset):
+                offset = 0  # the whole file came back: the stored one changed meanwhile
+            expected = response.headers.get("ETag", "").strip('"') or file.sha256
+            digest = _hash_of(part, offset)
+            offset = _append(response, part, offset, digest, file)
+    try:
+        check_digest(digest.hexdigest(), expected, f"download of {file.path}")
+    except ClientError:
+        part.unlink()  # never resume from bytes that did not verify
+        raise
+
+
+def _resume_headers(file: FileOut, offset: int) -> dict[str, str]:
+    if not offset:
+        return {}
+    return {"Range": f"bytes={offset}-", "If-Range": f'"{file.sha256}"'}
+
+
+def _continues_at(response: requests.Response, offset: int) -> bool:
+    """True for a 206 whose ``Content-Range`` starts where our ``.part`` ends."""
+    if response.status_code != 206:
+        return False
+    unit, _, span = response.headers.get("Content-Range", "").partition(" ")
+    return unit == "bytes" and span.split("-", 1)[0] == str(offset)
+
+
+def _hash_of(part: Path, size: int) -> Hash:
+    """The SHA-256 object fed with the first ``size`` bytes of ``part``."""
+    digest = hashlib.sha256()
+    if size:
+        with part.open("rb") as existing:
+            while block := existing.read(min(READ_BLOCK, size - existing.tell())):
+                digest.update(block)
+    return digest
+
+
+def _append(
+    response: requests.Response, part: Path, offset: int, digest: Hash, file: FileOut
+) -> int:
+    """Write the body after ``offset`` bytes of ``part`` (hashing it); returns the new size."""
+    with part.open("r+b" if offset else "wb") as out:
+        out.seek(offset)
+        out.truncate()
+        with progress_bar(f"get {file.path}", file.size, start=offset) as advance:
+            for block in blocks(response, f"download of {file.path}", resumable=True):
+                out.write(block)
+                digest.update(block)
+                advance(len(block))
+        return out.tell()
+
+
+def blocks(response: requests.Response, what: str, *, resumable: bool) -> Iterator[bytes]:
+    """The body in blocks; a broken connection becomes a :class:`ClientError`."""
+    try:
+        yield from response.iter_content(READ_BLOCK)
+    except requests.RequestException as exc:
+        hint = "; run the same command again to resume" if resumable else ""
+        raise ClientError(
+            f"{what} was interrupted: the connection broke{hint}", ExitCode.UNREACHABLE
+        ) from exc
+
+
+def write_to_stdout(api: Api, file: FileOut) -> None:
+    """``get REMOTE -``: the bytes on stdout, verified at the end."""
+    digest = hashlib.sha256()
+    out = sys.stdout.buffer
+    with api.content(file.id) as response:
+        expected = response.headers.get("ETag", "").strip('"') or file.sha256
+        for block in blocks(response, f"download of {file.path}", resumable=False):
+            out.write(block)
+            digest.update(block)
+    out.flush()
+    check_digest(digest.hexdigest(), expected, f"download of {file.path}")
