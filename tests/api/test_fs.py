@@ -78,6 +78,8 @@ def test_delete_file_and_folders(client: FlaskClient, alice: Account) -> None:
     assert gone.status_code == 204
     assert client.get("/api/files", headers=alice.headers).json["items"] == []
     assert client.get("/api/fs/tree", headers=alice.headers).status_code == 404
+    missing = client.delete("/api/fs/never/was.txt", headers=alice.headers)
+    assert missing.status_code == 404 and missing.json["error"] == "Nothing at never/was.txt."
 
 
 def test_mkdir_and_empty_folders(client: FlaskClient, alice: Account) -> None:

@@ -83,8 +83,10 @@ def fs_delete(raw_path: str) -> Response:
         file = placement.live_file_at(session, user.id, path)
         if file is not None:
             delete_file(session, file, if_match_header())
-        else:
+        elif placement.folder_exists(session, user.id, path):
             delete_folder(session, user, path, recursive=bool_arg("recursive"))
+        else:
+            raise NotFound(f"Nothing at {path}.")
     return Response(status=204)
 
 
