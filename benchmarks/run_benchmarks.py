@@ -815,8 +815,8 @@ def bench_small_files(report: Report, files: TestFiles, ours: Peer, copyparty: P
             f"{ours_rate:.0f}",
             f"{copyparty_rate:.0f}",
             f"{ours_rate / copyparty_rate:.2f}x",
-            "(no target)",
-            "INFO",
+            ">= 1.0x copyparty",
+            "PASS" if ours_rate >= copyparty_rate else "MISS",
         )
     )
     for name, one in series.items():

@@ -33,14 +33,16 @@ from upload_service.services.files import (
     list_files,
     update_file,
 )
-from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
+from upload_service.services.ingest import (
+    MULTIPART_OVERHEAD,
+    IngestOptions,
+    incoming_parts,
+    ingest_files,
+)
 from upload_service.services.links import create_download_link, verify_download_link
-from upload_service.services.paths import join_path, normalize_folder, normalize_path
+from upload_service.services.paths import normalize_folder, normalize_path
 
 bp = Blueprint("files", __name__, url_prefix="/api")
-# Multipart bodies are spooled to disk by the form parser; their total is bounded by this
-# much more than MAX_FILE_SIZE, and every file inside by MAX_FILE_SIZE through the pipeline.
-_MULTIPART_OVERHEAD = 1024 * 1024
 
 
 @bp.get("/files")
@@ -59,19 +61,11 @@ def files_list() -> Response:
 def files_upload() -> Response:
     user = require_user()
     runtime = get_runtime()
-    request.max_content_length = runtime.settings.MAX_FILE_SIZE + _MULTIPART_OVERHEAD
+    request.max_content_length = runtime.settings.MAX_FILE_SIZE + MULTIPART_OVERHEAD
     parts = request.files.getlist("file")
     if not parts:
         raise BadRequest("Send one or more files in multipart parts named 'file'.", code="no_files")
-    folder = normalize_folder(request.form.get("folder"))
-    items = [
-        IncomingFile(
-            path=join_path(folder, normalize_path(part.filename or "", what="filename")),
-            stream=part.stream,  # type: ignore[arg-type]
-            content_type=part.mimetype,
-        )
-        for part in parts
-    ]
+    items = incoming_parts(normalize_folder(request.form.get("folder")), parts)
     options = IngestOptions(
         on_conflict=on_conflict_arg(), description=request.form.get("description")
     )

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -24,12 +24,15 @@ from upload_service.models import Blob, File, TemporaryUpload, User, utcnow
 from upload_service.runtime import Runtime
 from upload_service.services import placement
 from upload_service.services.categories import category_for, guess_content_type
-from upload_service.services.paths import split_path
+from upload_service.services.paths import join_path, normalize_path, split_path
 from upload_service.services.users import quota_bytes, usage_bytes
 from upload_service.storage.base import CHUNK_SIZE, BlobStore
 
 OnConflict = Literal["error", "replace", "rename"]
 BLOB_PREFIX = "blobs/"
+# A multipart body may be this much larger than MAX_FILE_SIZE (part headers, other fields);
+# every file inside it is still held to MAX_FILE_SIZE by the pipeline.
+MULTIPART_OVERHEAD = 1024 * 1024
 _COMMIT_ATTEMPTS = 5
 
 
@@ -43,6 +46,31 @@ class IncomingFile:
     declared_size: int | None = None
     declared_sha256: str | None = None
     mtime: float | None = None
+
+
+class UploadedPart(Protocol):
+    """A file part of a multipart form (werkzeug's ``FileStorage`` is one)."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    @property
+    def stream(self) -> Any: ...
+
+    @property
+    def mimetype(self) -> str: ...
+
+
+def incoming_parts(folder: str, parts: Sequence[UploadedPart]) -> list[IncomingFile]:
+    """Form file parts as pipeline input, each named by its (normalized) file name."""
+    return [
+        IncomingFile(
+            path=join_path(folder, normalize_path(part.filename or "", what="file name")),
+            stream=part.stream,
+            content_type=part.mimetype,
+        )
+        for part in parts
+    ]
 
 
 @dataclass

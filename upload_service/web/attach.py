@@ -21,8 +21,8 @@ from upload_service.models import File
 from upload_service.runtime import Runtime, get_runtime
 from upload_service.schemas.files import OnConflict
 from upload_service.services.files import MAX_DESCRIPTION
-from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
-from upload_service.services.paths import join_path, normalize_folder, normalize_path
+from upload_service.services.ingest import IngestOptions, incoming_parts, ingest_files
+from upload_service.services.paths import normalize_folder
 from upload_service.services.temporary import (
     discard_temporary,
     get_temporary,
@@ -65,7 +65,7 @@ def attach_files() -> Response:
     parts = _file_parts()
     if not parts:
         raise BadRequest("Choose one or more files.", code="no_files")
-    items = [_incoming(part, "") for part in parts]
+    items = incoming_parts("", parts)
     temporary, files = upload_temporary(get_runtime(), require_user(), items)
     body = render_template("_attachment.html", attachment=Attachment(temporary.id, files))
     return page_response(body, 201)
@@ -122,22 +122,13 @@ def _store_plain_parts(
     parts = _file_parts()
     if not parts:
         return []
-    items = [_incoming(part, folder) for part in parts]
+    items = incoming_parts(folder, parts)
     options = IngestOptions(on_conflict=on_conflict, description=description)
     return [result.file for result in ingest_files(runtime, require_user(), items, options)]
 
 
 def _file_parts() -> list[FileStorage]:
     return [part for part in request.files.getlist("file") if part.filename]
-
-
-def _incoming(part: FileStorage, folder: str) -> IncomingFile:
-    name = normalize_path(part.filename or "", what="file name")
-    return IncomingFile(
-        path=join_path(folder, name),
-        stream=part.stream,  # type: ignore[arg-type]
-        content_type=part.mimetype,
-    )
 
 
 def _attachments(tokens: list[str]) -> list[Attachment]:

@@ -7,15 +7,13 @@ from flask import request
 from upload_service.errors import BadRequest
 from upload_service.runtime import get_runtime
 from upload_service.schemas.files import OnConflict
+from upload_service.services.ingest import MULTIPART_OVERHEAD
 
 ON_CONFLICT_CHOICES: dict[str, str] = {
     "error": "Ask me",
     "replace": "Replace it",
     "rename": "Keep both",
 }
-# A multipart body may be this much larger than the largest file it carries (part headers,
-# the other fields). Every file inside is still held to MAX_FILE_SIZE by the ingest pipeline.
-_MULTIPART_OVERHEAD = 1024 * 1024
 
 
 def on_conflict_choice(value: str | None) -> OnConflict:
@@ -36,4 +34,4 @@ def bound_multipart_body() -> None:
     multipart form to find its ``csrf_token`` field.
     """
     if request.method == "POST":
-        request.max_content_length = get_runtime().settings.MAX_FILE_SIZE + _MULTIPART_OVERHEAD
+        request.max_content_length = get_runtime().settings.MAX_FILE_SIZE + MULTIPART_OVERHEAD

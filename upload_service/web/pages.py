@@ -14,7 +14,7 @@ from upload_service.auth.current import login_required, require_user
 from upload_service.errors import BadRequest, ServiceError
 from upload_service.runtime import get_runtime
 from upload_service.services.files import delete_folder, ensure_folder
-from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
+from upload_service.services.ingest import IngestOptions, incoming_parts, ingest_files
 from upload_service.services.paths import join_path, normalize_folder, normalize_path
 from upload_service.web.forms import ON_CONFLICT_CHOICES, bound_multipart_body, on_conflict_choice
 from upload_service.web.htmx import htmx_target, page_response
@@ -60,14 +60,7 @@ def upload() -> Response:
     try:
         if not parts:
             raise BadRequest("Choose one or more files to upload.", code="no_files")
-        items = [
-            IncomingFile(
-                path=join_path(folder, normalize_path(part.filename or "", what="file name")),
-                stream=part.stream,  # type: ignore[arg-type]
-                content_type=part.mimetype,
-            )
-            for part in parts
-        ]
+        items = incoming_parts(folder, parts)
         options = IngestOptions(on_conflict=on_conflict_choice(request.form.get("on_conflict")))
         results = ingest_files(get_runtime(), user, items, options)
     except ServiceError as error:
