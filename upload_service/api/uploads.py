@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 from upload_service.api.common import file_out, json_body, on_conflict_arg, respond
 from upload_service.auth.current import require_user
 from upload_service.errors import BadRequest
+from upload_service.models import File, TemporaryUpload
 from upload_service.runtime import get_runtime
 from upload_service.schemas.files import Base64Batch, FilesOut, PersistIn, TemporaryUploadOut
 from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
@@ -72,10 +73,7 @@ def upload_json() -> Response:
 def upload_temporary_json() -> Response:
     user = require_user()
     temporary, files = upload_temporary(get_runtime(), user, _base64_items())
-    out = TemporaryUploadOut(
-        token=temporary.id, expires_at=temporary.expires_at, files=[file_out(f) for f in files]
-    )
-    return respond(out, 201)
+    return respond(_temporary_out(temporary, files), 201)
 
 
 @bp.get("/upload_temporary/<token>")
@@ -83,9 +81,7 @@ def temporary_status(token: str) -> Response:
     user = require_user()
     with get_runtime().db.session() as session:
         temporary, files = get_temporary(session, user, token)
-        out = TemporaryUploadOut(
-            token=temporary.id, expires_at=temporary.expires_at, files=[file_out(f) for f in files]
-        )
+        out = _temporary_out(temporary, files)
     return respond(out)
 
 
@@ -111,3 +107,8 @@ def temporary_persist(token: str) -> Response:
         on_conflict=body.on_conflict or on_conflict_arg(),
     )
     return respond(FilesOut(files=[file_out(f) for f in files]))
+
+
+def _temporary_out(temporary: TemporaryUpload, files: list[File]) -> TemporaryUploadOut:
+    files_out = [file_out(file) for file in files]
+    return TemporaryUploadOut(token=temporary.id, expires_at=temporary.expires_at, files=files_out)
