@@ -5,9 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,28 +15,19 @@ from typing import TypeVar
 import pytest
 import requests
 
+from tests.fixtures.server import running_server
 from upload_service.db import Database
-from upload_service.models import User, utcnow
+from upload_service.models import utcnow
 from upload_service.runtime import Runtime
-from upload_service.services.tokens import create_api_token
-from upload_service.services.users import LOCAL_LOGIN, ensure_local_user
 from upload_service.settings import load_settings
 from upload_service.storage import open_blob_store
 from upload_service.sweeper import sweep_once
 
 pytestmark = pytest.mark.slow
 
-UPLOAD_SERVICE = str(Path(sys.executable).with_name("upload-service"))
 CHUNK = 64 * 1024
 TOTAL_CHUNKS = 200  # 12.5 MiB at most; the worker is killed long before the end
 T = TypeVar("T")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _wait_for(what: str, probe: Callable[[], T | None], seconds: float = 60.0) -> T:
@@ -67,47 +55,6 @@ def _healthy(base: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _server(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (cwd / "server.log").open("wb")
-    process = subprocess.Popen(
-        [UPLOAD_SERVICE, "serve"],
-        env=env,
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so workers are stopped with it
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
-
-
-def _api_token(env: dict[str, str], cwd: Path, database_url: str) -> str:
-    """A token for the local user: through the command, else directly through the services."""
-    command = [UPLOAD_SERVICE, "token", "create", "--user", LOCAL_LOGIN]
-    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, timeout=60)
-    lines = result.stdout.decode().strip().splitlines()
-    if result.returncode == 0 and lines:
-        return lines[-1].strip()
-    database = Database(database_url)
-    try:
-        with database.session() as session:
-            user: User = ensure_local_user(session)
-            _token, plaintext = create_api_token(session, user, "crash test")
-            return plaintext
-    finally:
-        database.dispose()
-
-
 class _SlowBody:
     """A request body sent in small chunks, slowly, until told to stop."""
 
@@ -125,24 +72,13 @@ class _SlowBody:
 
 
 def test_worker_killed_mid_upload_leaves_nothing(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    database_url = f"sqlite:///{data_dir / 'upload-service.db'}"
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DATA_DIR": str(data_dir),
-        "DATABASE_URL": database_url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "SWEEP_INTERVAL": "0",
-        "WORKERS": "1",
-    }
-    with _server(env, tmp_path) as master:
+    with running_server(tmp_path, SWEEP_INTERVAL="0", WORKERS="1") as server:
+        base, master = server.url, server.process
+        data_dir, database_url = Path(server.env["DATA_DIR"]), server.env["DATABASE_URL"]
         _wait_for("the server to answer", lambda: _healthy(base) or master.poll() is not None)
-        assert master.poll() is None, (tmp_path / "server.log").read_text()
+        assert master.poll() is None, server.log.read_text()
         [worker] = _wait_for("the worker", lambda: _children(master.pid) or None)
-        headers = {"Authorization": f"Bearer {_api_token(env, tmp_path, database_url)}"}
+        headers = {"Authorization": f"Bearer {server.create_token()}"}
 
         body = _SlowBody()
         outcome: list[object] = []

@@ -9,7 +9,6 @@ import io
 import os
 import re
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ import requests
 from gunicorn.http.body import Body, ChunkedReader, LengthReader
 from gunicorn.http.unreader import SocketUnreader
 
-from tests.test_serve import UPLOAD_SERVICE, RunningServer, running_server, server_env
+from tests.fixtures.server import RunningServer, running_server
 from upload_service.gunicorn_worker import SocketBody, SocketBodyInput
 
 MiB = 1024 * 1024
@@ -177,20 +176,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServ
     """A running server and a bearer token for its local user."""
     tmp_path = tmp_path_factory.mktemp("bodies")
     with running_server(tmp_path) as server:
-        yield server, create_token(tmp_path)
-
-
-def create_token(tmp_path: Path) -> str:
-    done = subprocess.run(
-        [UPLOAD_SERVICE, "token", "create", "--user", "local", "--name", "t"],
-        env=server_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+        yield server, server.create_token()
 
 
 def raw_request(server: RunningServer, request: bytes, *, half_close: bool = False) -> bytes:
@@ -334,7 +320,7 @@ def server_blob_files(server: RunningServer) -> set[Path]:
 
 def test_a_declared_size_over_the_limit_is_refused_before_the_body(tmp_path: Path) -> None:
     with running_server(tmp_path, MAX_FILE_SIZE="1MiB") as server:
-        token = create_token(tmp_path)
+        token = server.create_token()
 
         # only the head is sent: the answer must not wait for the 10 MiB body
         response = raw_request(server, put_head(token, "too/big.bin", 10 * MiB, close=True))
