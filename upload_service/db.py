@@ -45,6 +45,20 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session for work that reads, decides and writes, and must do so atomically.
+
+        On SQLite it takes the database's write lock before the first read (``BEGIN
+        IMMEDIATE``), so no other writer, in this process or another, can change what the
+        decision was based on; it waits in this process's writer queue first. On PostgreSQL
+        (READ COMMITTED) the caller locks the rows it decides on (``SELECT ... FOR UPDATE``).
+        """
+        with self.write_lock, self.session() as session:
+            if self.engine.dialect.name == "sqlite":
+                session.execute(text("BEGIN IMMEDIATE"))
+            yield session
+
     def ping(self) -> None:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -91,9 +105,17 @@ def upgrade_database(engine: Engine, revision: str = "head") -> None:
 
 
 def insert_ignoring_conflicts(
-    session: Session, model: type[Any], rows: list[dict[str, Any]], conflict_columns: list[str]
+    session: Session,
+    model: type[Any],
+    rows: list[dict[str, Any]],
+    conflict_columns: list[str] | None = None,
 ) -> None:
-    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike."""
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike.
+
+    With ``conflict_columns`` only a clash on that unique index is ignored; without, a clash on
+    any unique index is. Rows that already exist (or that a concurrent transaction commits
+    first) are left as they are: re-select them afterwards.
+    """
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(model).values(rows)
     session.execute(statement.on_conflict_do_nothing(index_elements=conflict_columns))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from upload_service.db import Database, insert_ignoring_conflicts
+from upload_service.errors import Conflict
 from upload_service.models import File, User, utcnow
 
 LOCAL_LOGIN = "local"
@@ -31,26 +35,25 @@ def get_user_by_login(session: Session, login: str) -> User | None:
 
 def ensure_local_user(session: Session) -> User:
     """The single user of local mode (no GitHub account), an admin of its own instance."""
-    user = session.scalar(select(User).where(User.github_id.is_(None), User.login == LOCAL_LOGIN))
+    query = select(User).where(User.github_id.is_(None), User.login == LOCAL_LOGIN)
+    user = session.scalar(query)
+    if user is None:  # first sign-in; several may arrive at once, and one insert wins
+        row = {"login": LOCAL_LOGIN, "name": "Local user", "is_admin": True}
+        insert_ignoring_conflicts(session, User, [row], ["login"])
+        user = session.scalar(query)
     if user is None:
-        user = User(login=LOCAL_LOGIN, name="Local user", is_admin=True)
-        session.add(user)
-        session.flush()
+        raise Conflict(
+            f"The login {LOCAL_LOGIN!r} belongs to a GitHub account.", code="login_taken"
+        )
     return user
 
 
 def upsert_github_user(session: Session, profile: GitHubProfile) -> User:
     """Create or refresh the user for a GitHub account; logins can change, ids cannot."""
-    user = session.scalar(select(User).where(User.github_id == profile.github_id))
-    clash = session.scalar(
-        select(User).where(User.login == profile.login, User.github_id != profile.github_id)
+    user = get_user_by_github_id(session, profile.github_id) or _insert_github_user(
+        session, profile
     )
-    if clash is not None:  # the login was renamed away on GitHub; free it
-        clash.login = f"{clash.login}~{clash.id}"
-        session.flush()
-    if user is None:
-        user = User(github_id=profile.github_id, login=profile.login)
-        session.add(user)
+    _free_login(session, profile)
     user.login = profile.login
     user.name = profile.name
     user.email = profile.email
@@ -58,6 +61,60 @@ def upsert_github_user(session: Session, profile: GitHubProfile) -> User:
     user.last_login_at = utcnow()
     session.flush()
     return user
+
+
+def _insert_github_user(session: Session, profile: GitHubProfile) -> User:
+    """The account's new row. Several first requests may race here: one insert wins and the
+    others read its row (``ON CONFLICT DO NOTHING``, then select), so none of them fails."""
+    _free_login(session, profile)
+    insert_ignoring_conflicts(session, User, [_new_user_row(profile)], ["github_id"])
+    user = get_user_by_github_id(session, profile.github_id)
+    assert user is not None  # ours, or the committed row of the insert that won
+    return user
+
+
+def _free_login(session: Session, profile: GitHubProfile) -> None:
+    """Another account held this login and was renamed away on GitHub: rename it here too."""
+    clash = session.scalar(
+        select(User).where(User.login == profile.login, User.github_id != profile.github_id)
+    )
+    if clash is not None:
+        clash.login = f"{clash.login}~{clash.id}"
+        session.flush()
+
+
+def _new_user_row(profile: GitHubProfile) -> dict[str, object]:
+    return {
+        "github_id": profile.github_id,
+        "login": profile.login,
+        "name": profile.name,
+        "email": profile.email,
+        "avatar_url": profile.avatar_url,
+        "last_login_at": utcnow(),
+    }
+
+
+@contextmanager
+def user_write_session(db: Database, user: User) -> Iterator[Session]:
+    """The transaction for a read-decide-write on ``user``'s files, folders or uploads.
+
+    It holds the database's write lock (SQLite) or the user's row (PostgreSQL) from before the
+    first read to the commit, so what was decided on (a path is free, a file or a temporary
+    upload is still there, the quota has room) is still true when it is written.
+    """
+    with db.write_session() as session:
+        lock_user(session, user)
+        yield session
+
+
+def lock_user(session: Session, user: User) -> None:
+    """Hold the user's row until the transaction ends, serializing that user's writers.
+
+    Writes that check and then charge the quota, or settle a path, run under it, so two of
+    them can never both pass a check that only one of them fits (PostgreSQL; on SQLite the
+    write session holds the whole database's write lock anyway).
+    """
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
 def usage_bytes(session: Session, user: User) -> int:
@@ -101,4 +158,4 @@ def ensure_github_user(session: Session, profile: GitHubProfile) -> User:
     calling the API do not write to the users table on every request.
     """
     user = get_user_by_github_id(session, profile.github_id)
-    return user if user is not None else upsert_github_user(session, profile)
+    return user if user is not None else _insert_github_user(session, profile)
