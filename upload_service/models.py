@@ -38,8 +38,15 @@ def utcnow() -> datetime:
 
 
 def new_public_id() -> str:
-    """Random, unguessable identifier used in URLs (128 bits)."""
-    return secrets.token_urlsafe(16)
+    """Random, unguessable identifier used in URLs (128 bits).
+
+    Never starts with ``-``: ids are typed as command-line arguments (``token revoke ID``,
+    ``upload-client rm ID``), where a leading dash reads as an option.
+    """
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if not candidate.startswith("-"):
+            return candidate
 
 
 class UTCDateTime(TypeDecorator[datetime]):

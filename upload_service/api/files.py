@@ -41,6 +41,7 @@ from upload_service.services.ingest import (
 )
 from upload_service.services.links import create_download_link, verify_download_link
 from upload_service.services.paths import normalize_folder, normalize_path
+from upload_service.services.users import user_write_session
 
 bp = Blueprint("files", __name__, url_prefix="/api")
 
@@ -85,7 +86,7 @@ def file_patch(file_id: str) -> Response:
     user = require_user()
     body = json_body(FilePatch)
     path = normalize_path(body.path) if body.path is not None else None
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         file = get_file(session, user, file_id)
         update_file(
             session, user, file, path=path, description=body.description, if_match=if_match_header()
@@ -97,7 +98,7 @@ def file_patch(file_id: str) -> Response:
 @bp.delete("/files/<file_id>")
 def file_delete(file_id: str) -> Response:
     user = require_user()
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         delete_file(session, get_file(session, user, file_id), if_match_header())
     return Response(status=204)
 

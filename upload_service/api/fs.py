@@ -33,6 +33,7 @@ from upload_service.services.files import (
 )
 from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
 from upload_service.services.paths import normalize_folder, normalize_path
+from upload_service.services.users import user_write_session
 
 bp = Blueprint("fs", __name__, url_prefix="/api")
 
@@ -79,7 +80,7 @@ def _folder_listing(session: Session, user: User, path: str) -> Response:
 def fs_delete(raw_path: str) -> Response:
     user = require_user()
     path = normalize_path(raw_path)
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         file = placement.live_file_at(session, user.id, path)
         if file is not None:
             delete_file(session, file, if_match_header())
@@ -97,7 +98,7 @@ def fs_move() -> Response:
     body = json_body(MoveIn)
     source, target = normalize_path(body.source), normalize_path(body.to)
     if_match = body.if_match.strip('"').lower() if body.if_match else None
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         file = placement.live_file_at(session, user.id, source)
         if file is not None:
             update_file(session, user, file, path=target, if_match=if_match)
@@ -113,7 +114,7 @@ def folder_put(raw_path: str) -> Response:
     """``mkdir -p``: 201 when created, 200 when it already existed."""
     user = require_user()
     path = normalize_path(raw_path)
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         created = ensure_folder(session, user, path)
     return respond(FolderOut(path=path, created=created), 201 if created else 200)
 

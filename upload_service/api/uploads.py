@@ -23,6 +23,7 @@ from upload_service.services.temporary import (
     persist_temporary_upload,
     upload_temporary,
 )
+from upload_service.services.users import user_write_session
 
 bp = Blueprint("uploads", __name__, url_prefix="/api")
 
@@ -88,7 +89,7 @@ def temporary_status(token: str) -> Response:
 @bp.delete("/upload_temporary/<token>")
 def temporary_discard(token: str) -> Response:
     user = require_user()
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         discard_temporary(session, user, token)
     return Response(status=204)
 

@@ -25,7 +25,7 @@ from upload_service.runtime import Runtime
 from upload_service.services import placement
 from upload_service.services.categories import category_for, guess_content_type
 from upload_service.services.paths import join_path, normalize_path, split_path
-from upload_service.services.users import quota_bytes, usage_bytes
+from upload_service.services.users import quota_bytes, usage_bytes, user_write_session
 from upload_service.storage.base import CHUNK_SIZE, BlobStore
 
 OnConflict = Literal["error", "replace", "rename"]
@@ -234,7 +234,7 @@ def _commit_with_retries(
     """Commit; a lost race on a unique index (same path, same blob) is retried."""
     for attempt in range(_COMMIT_ATTEMPTS):
         try:
-            with runtime.db.write_lock, runtime.db.session() as session:
+            with user_write_session(runtime.db, owner) as session:
                 results, reused = _commit(runtime, session, owner, items, staged, options)
         except IntegrityError:
             # Lost a race (same path, same content, or a blob swept meanwhile): run again; the

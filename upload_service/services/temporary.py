@@ -15,6 +15,7 @@ from upload_service.runtime import Runtime
 from upload_service.services import placement
 from upload_service.services.ingest import IncomingFile, IngestOptions, OnConflict, ingest_files
 from upload_service.services.paths import join_path
+from upload_service.services.users import user_write_session
 
 
 def upload_temporary(
@@ -70,7 +71,7 @@ def persist_temporary_upload(
     options = IngestOptions(on_conflict=on_conflict)
     for _attempt in range(3):
         try:
-            with runtime.db.session() as session:
+            with user_write_session(runtime.db, owner) as session:
                 return _persist(session, owner, token, folder, description, options)
         except IntegrityError:  # lost a race for a path
             if on_conflict == "error":

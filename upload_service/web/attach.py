@@ -29,6 +29,7 @@ from upload_service.services.temporary import (
     persist_temporary_upload,
     upload_temporary,
 )
+from upload_service.services.users import user_write_session
 from upload_service.web.forms import ON_CONFLICT_CHOICES, bound_multipart_body, on_conflict_choice
 from upload_service.web.htmx import page_response
 from upload_service.web.listing import folder_url
@@ -75,8 +76,9 @@ def attach_files() -> Response:
 @login_required
 def discard(token: str) -> Response:
     """Remove a chip: its temporary upload is deleted now rather than at expiry."""
-    with get_runtime().db.session() as session:
-        discard_temporary(session, require_user(), token)
+    user = require_user()
+    with user_write_session(get_runtime().db, user) as session:
+        discard_temporary(session, user, token)
     return page_response("")
 
 

@@ -24,6 +24,7 @@ from upload_service.services.previews import (
     preview_kind,
     read_text_preview,
 )
+from upload_service.services.users import user_write_session
 from upload_service.storage.disposition import content_disposition
 from upload_service.web.htmx import is_htmx, page_response
 from upload_service.web.listing import folder_url
@@ -71,7 +72,7 @@ def edit(file_id: str) -> Response:
         name = normalize_path(request.form.get("name", ""), what="name")
         if "/" in name:
             raise BadRequest("A name cannot contain '/'; put the folder in the folder field.")
-        with runtime.db.session() as session:
+        with user_write_session(runtime.db, user) as session:
             file = get_file(session, user, file_id)
             update_file(
                 session,
@@ -97,7 +98,7 @@ def edit(file_id: str) -> Response:
 @login_required
 def delete(file_id: str) -> Response:
     user = require_user()
-    with get_runtime().db.session() as session:
+    with user_write_session(get_runtime().db, user) as session:
         file = get_file(session, user, file_id)
         name, folder = file.name, file.folder
         delete_file(session, file)

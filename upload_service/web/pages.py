@@ -16,6 +16,7 @@ from upload_service.runtime import get_runtime
 from upload_service.services.files import delete_folder, ensure_folder
 from upload_service.services.ingest import IngestOptions, incoming_parts, ingest_files
 from upload_service.services.paths import join_path, normalize_folder, normalize_path
+from upload_service.services.users import user_write_session
 from upload_service.web.forms import ON_CONFLICT_CHOICES, bound_multipart_body, on_conflict_choice
 from upload_service.web.htmx import htmx_target, page_response
 from upload_service.web.listing import (
@@ -80,7 +81,7 @@ def create_folder() -> Response:
     try:
         name = normalize_path(request.form.get("name", ""), what="folder name")
         path = join_path(parent, name)
-        with get_runtime().db.session() as session:
+        with user_write_session(get_runtime().db, user) as session:
             created = ensure_folder(session, user, path)
     except ServiceError as error:
         listing = _listing(BrowseParams(folder=parent))
@@ -97,7 +98,7 @@ def remove_folder() -> Response:
     user = require_user()
     path = normalize_folder(request.form.get("folder"))
     try:
-        with get_runtime().db.session() as session:
+        with user_write_session(get_runtime().db, user) as session:
             delete_folder(session, user, path, recursive=False)
     except ServiceError as error:
         flash(error.message, "error")
