@@ -67,7 +67,9 @@ def _store_root(app: Flask) -> Path:
 
 def _upload_temporary(client: FlaskClient, who: Account, name: str, data: bytes) -> dict[str, Any]:
     body = json.dumps([{"filename": name, "content": b64(data)}])
-    response = client.put("/api/upload_temporary", data=body, headers=who.headers)
+    response = client.put(
+        "/api/upload_temporary", content_type="application/json", data=body, headers=who.headers
+    )
     assert response.status_code == 201, response.json
     result: dict[str, Any] = response.json
     return result

@@ -44,7 +44,12 @@ def test_failed_batch_leaves_no_object_on_s3(
     body = json.dumps(
         [{"filename": "ok.txt", "content": b64(b"ok")}, {"filename": "x", "content": "%%%"}]
     )
-    assert client.put("/api/upload", data=body, headers=alice.headers).status_code == 400
+    assert (
+        client.put(
+            "/api/upload", content_type="application/json", data=body, headers=alice.headers
+        ).status_code
+        == 400
+    )
     bad_digest = put_file(client, alice, "y.txt", b"y", headers={"X-Content-SHA256": "1" * 64})
     assert bad_digest.status_code == 422
     assert _objects(s3_client, s3_bucket) == []

@@ -20,6 +20,7 @@ def _body(*items: tuple[str, bytes]) -> str:
 def test_original_curl_upload_stores_files(client: FlaskClient, alice: Account) -> None:
     response = client.put(
         "/api/upload",
+        content_type="application/json",
         data=_body(("README.md", b"# hello\n"), ("b.txt", b"bee")),
         headers={**alice.headers, "Content-type": "application/json"},
     )
@@ -38,7 +39,9 @@ def test_original_curl_upload_stores_files(client: FlaskClient, alice: Account) 
 
 def test_folder_per_item_and_listing(client: FlaskClient, alice: Account) -> None:
     body = json.dumps([{"filename": "a.py", "content": b64(b"x=1"), "folder": "src/app"}])
-    response = client.put("/api/upload", data=body, headers=alice.headers)
+    response = client.put(
+        "/api/upload", content_type="application/json", data=body, headers=alice.headers
+    )
     assert response.status_code == 201
     assert response.json["files"][0]["path"] == "src/app/a.py"
     listed = client.get("/api/files?folder=src/app", headers=alice.headers).json
@@ -52,7 +55,9 @@ def test_batch_is_all_or_nothing(app: Flask, client: FlaskClient, alice: Account
             {"filename": "bad.txt", "content": "!!!not base64!!!"},
         ]
     )
-    response = client.put("/api/upload", data=body, headers=alice.headers)
+    response = client.put(
+        "/api/upload", content_type="application/json", data=body, headers=alice.headers
+    )
     assert response.status_code == 400
     assert response.json["code"] == "invalid_base64"
     assert client.get("/api/files", headers=alice.headers).json["items"] == []
@@ -60,9 +65,17 @@ def test_batch_is_all_or_nothing(app: Flask, client: FlaskClient, alice: Account
 
 
 def test_conflict_in_batch_leaves_nothing(app: Flask, client: FlaskClient, alice: Account) -> None:
-    client.put("/api/upload", data=_body(("taken.txt", b"v1")), headers=alice.headers)
+    client.put(
+        "/api/upload",
+        content_type="application/json",
+        data=_body(("taken.txt", b"v1")),
+        headers=alice.headers,
+    )
     response = client.put(
-        "/api/upload", data=_body(("new.txt", b"new"), ("taken.txt", b"v2")), headers=alice.headers
+        "/api/upload",
+        content_type="application/json",
+        data=_body(("new.txt", b"new"), ("taken.txt", b"v2")),
+        headers=alice.headers,
     )
     assert response.status_code == 409
     assert response.json["success"] is False and response.json["code"] == "path_exists"
@@ -72,13 +85,24 @@ def test_conflict_in_batch_leaves_nothing(app: Flask, client: FlaskClient, alice
 
 
 def test_on_conflict_replace_and_rename(client: FlaskClient, alice: Account) -> None:
-    client.put("/api/upload", data=_body(("a.txt", b"one")), headers=alice.headers)
+    client.put(
+        "/api/upload",
+        content_type="application/json",
+        data=_body(("a.txt", b"one")),
+        headers=alice.headers,
+    )
     replaced = client.put(
-        "/api/upload?on_conflict=replace", data=_body(("a.txt", b"two")), headers=alice.headers
+        "/api/upload?on_conflict=replace",
+        content_type="application/json",
+        data=_body(("a.txt", b"two")),
+        headers=alice.headers,
     )
     assert replaced.status_code == 201
     renamed = client.put(
-        "/api/upload?on_conflict=rename", data=_body(("a.txt", b"three")), headers=alice.headers
+        "/api/upload?on_conflict=rename",
+        content_type="application/json",
+        data=_body(("a.txt", b"three")),
+        headers=alice.headers,
     )
     assert renamed.json["files"][0]["path"] == "a (1).txt"
     contents = {
@@ -98,7 +122,9 @@ def test_bad_bodies_are_clear_400s(client: FlaskClient, alice: Account) -> None:
         json.dumps([{"filename": "a.txt", "content": b64(b"x"), "extra": 1}]),
     ]
     for body in cases:
-        response = client.put("/api/upload", data=body, headers=alice.headers)
+        response = client.put(
+            "/api/upload", content_type="application/json", data=body, headers=alice.headers
+        )
         assert response.status_code == 400, body
         assert response.json["success"] is False
         assert response.json["error"] and response.json["code"]
@@ -106,24 +132,34 @@ def test_bad_bodies_are_clear_400s(client: FlaskClient, alice: Account) -> None:
 
 def test_json_body_limit(small_limits: dict, client: FlaskClient, alice: Account) -> None:
     big = _body(("big.bin", b"x" * 4096))
-    response = client.put("/api/upload", data=big, headers=alice.headers)
+    response = client.put(
+        "/api/upload", content_type="application/json", data=big, headers=alice.headers
+    )
     assert response.status_code == 413
     assert response.json["code"] == "too_large"
 
 
 def test_requires_authentication(client: FlaskClient) -> None:
-    response = client.put("/api/upload", data=_body(("a.txt", b"x")))
+    response = client.put(
+        "/api/upload", content_type="application/json", data=_body(("a.txt", b"x"))
+    )
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     bad = client.put(
-        "/api/upload", data=_body(("a.txt", b"x")), headers={"Authorization": "Bearer us_nope"}
+        "/api/upload",
+        content_type="application/json",
+        data=_body(("a.txt", b"x")),
+        headers={"Authorization": "Bearer us_nope"},
     )
     assert bad.status_code == 401
 
 
 def test_temporary_upload_lifecycle(client: FlaskClient, alice: Account) -> None:
     response = client.put(
-        "/api/upload_temporary", data=_body(("scan.pdf", b"%PDF-1.4")), headers=alice.headers
+        "/api/upload_temporary",
+        content_type="application/json",
+        data=_body(("scan.pdf", b"%PDF-1.4")),
+        headers=alice.headers,
     )
     assert response.status_code == 201
     body = response.json
@@ -153,8 +189,18 @@ def test_temporary_upload_lifecycle(client: FlaskClient, alice: Account) -> None
 def test_temporary_reserves_no_path_and_conflicts_on_persist(
     client: FlaskClient, alice: Account
 ) -> None:
-    client.put("/api/upload", data=_body(("a.txt", b"kept")), headers=alice.headers)
-    temp = client.put("/api/upload_temporary", data=_body(("a.txt", b"new")), headers=alice.headers)
+    client.put(
+        "/api/upload",
+        content_type="application/json",
+        data=_body(("a.txt", b"kept")),
+        headers=alice.headers,
+    )
+    temp = client.put(
+        "/api/upload_temporary",
+        content_type="application/json",
+        data=_body(("a.txt", b"new")),
+        headers=alice.headers,
+    )
     assert temp.status_code == 201
     token = temp.json["token"]
     conflict = client.post(f"/api/upload_temporary/{token}/persist", headers=alice.headers)
@@ -168,7 +214,10 @@ def test_temporary_reserves_no_path_and_conflicts_on_persist(
 
 def test_temporary_token_is_owner_only(client: FlaskClient, alice: Account, bob: Account) -> None:
     token = client.put(
-        "/api/upload_temporary", data=_body(("a.txt", b"x")), headers=alice.headers
+        "/api/upload_temporary",
+        content_type="application/json",
+        data=_body(("a.txt", b"x")),
+        headers=alice.headers,
     ).json["token"]
     for method, url in [
         ("get", f"/api/upload_temporary/{token}"),
@@ -180,13 +229,41 @@ def test_temporary_token_is_owner_only(client: FlaskClient, alice: Account, bob:
 
 
 def test_discard_and_expiry(app: Flask, client: FlaskClient, alice: Account) -> None:
-    first = client.put("/api/upload_temporary", data=_body(("a.txt", b"x")), headers=alice.headers)
+    first = client.put(
+        "/api/upload_temporary",
+        content_type="application/json",
+        data=_body(("a.txt", b"x")),
+        headers=alice.headers,
+    )
     token = first.json["token"]
     assert client.delete(f"/api/upload_temporary/{token}", headers=alice.headers).status_code == 204
     assert client.get(f"/api/upload_temporary/{token}", headers=alice.headers).status_code == 404
-    second = client.put("/api/upload_temporary", data=_body(("b.txt", b"y")), headers=alice.headers)
+    second = client.put(
+        "/api/upload_temporary",
+        content_type="application/json",
+        data=_body(("b.txt", b"y")),
+        headers=alice.headers,
+    )
     token = second.json["token"]
     with app.extensions["upload_service"].db.session() as session:
         session.get(TemporaryUpload, token).expires_at = utcnow() - timedelta(seconds=1)
     expired = client.post(f"/api/upload_temporary/{token}/persist", headers=alice.headers)
     assert expired.status_code == 404
+
+
+def test_a_body_not_sent_as_json_is_refused_with_415_and_stores_nothing(
+    app: Flask, client: FlaskClient, alice: Account
+) -> None:
+    body = _body(("a.txt", b"sent as text"))
+    for route in ("/api/upload", "/api/upload_temporary"):
+        for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+            headers = dict(alice.headers)
+            if content_type:
+                headers["Content-Type"] = content_type
+            response = client.put(route, data=body, headers=headers)
+            assert response.status_code == 415, (route, content_type, response.json)
+            assert response.json["code"] == "unsupported_media_type"
+            assert "application/json" in response.json["error"]
+    assert client.get("/api/files", headers=alice.headers).json["items"] == []
+    with app.app_context():
+        assert stored_objects(app) == []

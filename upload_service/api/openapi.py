@@ -208,11 +208,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Upload files as base64 JSON",
         "uploads",
         {201: json_reply("All files stored (or none).", FilesOut)},
-        errors=(400, 409, 413, 507),
+        errors=(400, 409, 413, 415, 507),
         body=BASE64_BODY,
         params=(ON_CONFLICT,),
-        description="The body is parsed as JSON whatever its Content-Type, as the original "
-        "service did, and is bounded by `MAX_JSON_UPLOAD_SIZE`.",
+        description="The body must be sent with `Content-Type: application/json` (else 415) "
+        "and is bounded by `MAX_JSON_UPLOAD_SIZE`.",
     ),
     Operation(
         "PUT",
@@ -220,7 +220,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Upload temporary files as base64 JSON",
         "uploads",
         {201: json_reply("Stored as temporary files under a new token.", TemporaryUploadOut)},
-        errors=(400, 413, 507),
+        errors=(400, 413, 415, 507),
         body=BASE64_BODY,
         description="Temporary files are invisible in listings and expire unless persisted.",
     ),

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 
 from upload_service.api.common import file_out, json_body, on_conflict_arg, respond
 from upload_service.auth.current import require_user
-from upload_service.errors import BadRequest
+from upload_service.errors import BadRequest, UnsupportedMediaType
 from upload_service.models import File, TemporaryUpload
 from upload_service.runtime import get_runtime
 from upload_service.schemas.files import Base64Batch, FilesOut, PersistIn, TemporaryUploadOut
@@ -31,8 +31,14 @@ bp = Blueprint("uploads", __name__, url_prefix="/api")
 def _base64_items() -> list[IncomingFile]:
     """Decode the JSON array body, bounded by ``MAX_JSON_UPLOAD_SIZE``.
 
-    The body is parsed whatever its Content-Type, as the original service did.
+    Only a body sent as JSON is read (the original README's curl commands say so): a form or
+    text body is refused with 415 before anything is stored.
     """
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "Send the files as a JSON array with Content-Type: application/json.",
+            details=[{"expected": "application/json", "received": request.mimetype or None}],
+        )
     request.max_content_length = get_runtime().settings.MAX_JSON_UPLOAD_SIZE
     try:
         data = json.loads(request.get_data(cache=False))
