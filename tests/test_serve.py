@@ -188,6 +188,26 @@ def test_bad_setting_stops_startup_with_one_line(
     assert name in lines[0]
 
 
+def test_a_port_in_use_stops_startup_with_one_line_naming_it(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [UPLOAD_SERVICE, "serve"],
+            env=server_env(tmp_path, PORT=str(port)),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(port) in lines[0] and "PORT" in lines[0] and "in use" in lines[0]
+
+
 def test_db_upgrade_creates_the_schema_in_a_fresh_data_dir(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "data"
     env = dict(os.environ, DATA_DIR=str(data_dir))

@@ -5,7 +5,9 @@ The worker class (slow clients, fast request bodies) lives in :mod:`upload_servi
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any
 
 import click
@@ -27,10 +29,30 @@ def serve(host: str | None, port: int | None) -> None:
         name: value for name, value in (("HOST", host), ("PORT", port)) if value is not None
     }
     settings = load_settings(overrides)
+    check_address_free(settings.HOST, settings.PORT)
     if settings.AUTO_MIGRATE:
         migrate_once(settings)
     # Workers must not race each other over migrations: the master has done them.
     UploadServiceServer(settings.model_copy(update={"AUTO_MIGRATE": False})).run()
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Fail with one line when the address can't be listened on (gunicorn would retry for
+    seconds and then print several lines). The port is bound and released at once."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                message = f"port {port} on {host} is already in use: stop what listens there, "
+                message += "or choose another port with the PORT setting (or --port)"
+            else:
+                message = f"cannot listen on {host}:{port} (HOST, PORT settings): {exc.strerror}"
+            raise click.ClickException(message) from None
 
 
 def migrate_once(settings: Settings) -> None:
