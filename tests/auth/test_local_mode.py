@@ -25,6 +25,7 @@ def test_loopback_visitor_can_continue_as_local_user(app: Flask, client: FlaskCl
     assert response.headers["Location"] == "/files"
     local = find_user(app, "local")
     assert local is not None and local.is_admin and local.github_id is None
+    assert local.last_login_at is not None  # `upload-service user list` shows LAST LOGIN
     assert session_keys(client)["user_id"] == local.id
     assert "Signed in as Local user" in client.get("/").get_data(as_text=True)
 

@@ -9,6 +9,7 @@ from upload_service.auth.current import current_user, end_session, start_session
 from upload_service.auth.loopback import is_local_request
 from upload_service.auth.redirects import safe_next_url
 from upload_service.errors import Forbidden
+from upload_service.models import utcnow
 from upload_service.runtime import get_runtime
 from upload_service.services.users import ensure_local_user
 
@@ -40,7 +41,9 @@ def local_signin() -> Response:
             "Set GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET to sign in from elsewhere."
         )
     with runtime.db.session() as db:
-        user_id = ensure_local_user(db).id
+        user = ensure_local_user(db)
+        user.last_login_at = utcnow()  # shown by `upload-service user list`, as for GitHub
+        user_id = user.id
     start_session(user_id)
     return redirect(safe_next_url(request.form.get("next")))
 
