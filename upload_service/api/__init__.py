@@ -10,7 +10,9 @@ from upload_service.runtime import Runtime
 def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.account import bp as account_bp
     from upload_service.api.files import bp as files_bp
+    from upload_service.api.folders import bp as folders_bp
     from upload_service.api.fs import bp as fs_bp
+    from upload_service.api.links import bp as links_bp
     from upload_service.api.metrics import bp as metrics_bp
     from upload_service.api.openapi import bp as openapi_bp
     from upload_service.api.system import bp as system_bp
@@ -23,6 +25,8 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         account_bp,
         uploads_bp,
         files_bp,
+        links_bp,
         fs_bp,
+        folders_bp,
     ):
         app.register_blueprint(blueprint)
