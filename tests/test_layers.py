@@ -7,6 +7,7 @@ nothing of Flask's request or of either adapter.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,22 @@ def offenders(layer: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
 def test_layer_imports_stay_inside_their_boundary(layer: str, forbidden: tuple[str, ...]) -> None:
     assert imported_modules(layer), f"no modules found under upload_service/{layer}"
     assert offenders(layer, forbidden) == {}
+
+
+def test_no_reference_points_outside_the_repository() -> None:
+    """Comments point at docs/ inside the repository, never at design notes kept elsewhere."""
+    root = PACKAGE.parent
+    outside = ("DESIGN §", "DESIGN.md", "STYLE.md", "../shared")
+    sources = [*PACKAGE.rglob("*.py"), *(root / "tests").rglob("*.py"), root / "README.md"]
+    sources += [*(root / "docs").glob("*.md"), *(root / "benchmarks").rglob("*.py")]
+    found = {
+        str(path.relative_to(root)): word
+        for path in sources
+        if path != Path(__file__).resolve()
+        for word in outside
+        if word in path.read_text(errors="replace")
+    }
+    assert found == {}
+    for path in (root / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([\w./-]+\.md)\)", path.read_text()):
+            assert (path.parent / target).is_file(), f"{path.name} links to missing {target}"

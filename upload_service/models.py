@@ -1,4 +1,6 @@
-"""SQLAlchemy models (DESIGN §4). The schema itself is created by the Alembic migrations."""
+"""SQLAlchemy models (docs/architecture.md §4).
+
+The schema itself is created by the Alembic migrations."""
 
 from __future__ import annotations
 

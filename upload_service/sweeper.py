@@ -1,4 +1,4 @@
-"""The sweeper (DESIGN §10): expire what was abandoned, collect what nothing references.
+"""The sweeper (architecture §5): expire what was abandoned, collect what nothing references.
 
 :func:`sweep_once` runs these steps, each batch in its own short transaction:
 

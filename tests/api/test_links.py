@@ -1,4 +1,4 @@
-"""Signed download links (§7.3, last bullet)."""
+"""Signed download links."""
 
 from __future__ import annotations
 

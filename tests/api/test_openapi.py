@@ -1,4 +1,4 @@
-"""The OpenAPI document and the docs page (DESIGN §7.6)."""
+"""The OpenAPI document and the docs page (docs/architecture.md §8)."""
 
 from __future__ import annotations
 

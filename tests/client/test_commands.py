@@ -1,4 +1,4 @@
-"""Every subcommand of DESIGN §9 and the original flags, as a user runs them."""
+"""Every subcommand of upload-client (README) and the original flags, as a user runs them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Files by id: list, multipart upload, metadata, rename/move, delete, download, links (§7.2)."""
+"""Files by id: list, multipart upload, metadata, rename/move, delete, download, link creation."""
 
 from __future__ import annotations
 

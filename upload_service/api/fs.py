@@ -1,4 +1,4 @@
-"""Path addressing for the CLI, sync and ``curl -T`` (DESIGN §7.2, last bullet)."""
+"""Path addressing for the CLI, sync and ``curl -T``."""
 
 from __future__ import annotations
 

@@ -201,7 +201,7 @@ class MultipartUpload(BaseModel):
 # --- The table ------------------------------------------------------------------------------------
 
 OPERATIONS: tuple[Operation, ...] = (
-    # §7.1 The original Upload Service endpoints
+    # The original Upload Service endpoints
     Operation(
         "PUT",
         "/api/upload",
@@ -254,7 +254,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(TEMP_TOKEN, ON_CONFLICT),
         description="The body is optional; its `on_conflict` wins over the query parameter.",
     ),
-    # §7.2 Files by id
+    # Files by id
     Operation(
         "GET",
         "/api/files",
@@ -340,7 +340,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Needs no credentials; tampered, expired or foreign links answer 403.",
         public=True,
     ),
-    # §7.2 Path addressing
+    # Path addressing
     Operation(
         "PUT",
         "/api/fs/{path}",
@@ -445,7 +445,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 404),
         params=(FOLDER_PATH,),
     ),
-    # §6 and §7.6 Account
+    # Account
     Operation(
         "GET",
         "/api/me",
@@ -485,7 +485,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "account",
         {200: json_reply("Every user.", AdminUserList)},
     ),
-    # §7.6 This document, and operations
+    # This document, and operations
     Operation(
         "GET",
         "/api/openapi.json",

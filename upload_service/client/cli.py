@@ -1,4 +1,4 @@
-"""``upload-client``: the command line of DESIGN §9, and the original file server's flags.
+"""``upload-client``: its command line (README), and the original file server's flags.
 
 upload-client ls [FOLDER] [--query Q] [--category C] [--sort S] [--json]
 upload-client put LOCAL [REMOTE] | put LOCAL... --to FOLDER  [--replace|--rename|--temporary]

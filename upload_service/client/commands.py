@@ -111,7 +111,7 @@ def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
 
 
 def put_targets(paths: Sequence[str], to: str | None) -> list[tuple[Path, str]]:
-    """Each local file and the remote path it goes to, per DESIGN §9."""
+    """Each local file and the remote path it goes to, as the README says."""
     if to is not None:
         return [(Path(p), join(to, Path(p).name)) for p in paths]
     if len(paths) > 2:
