@@ -14,6 +14,7 @@ def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.metrics import bp as metrics_bp
     from upload_service.api.openapi import bp as openapi_bp
     from upload_service.api.system import bp as system_bp
+    from upload_service.api.tus import bp as tus_bp
     from upload_service.api.uploads import bp as uploads_bp
 
     for blueprint in (
@@ -24,5 +25,6 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         uploads_bp,
         files_bp,
         fs_bp,
+        tus_bp,
     ):
         app.register_blueprint(blueprint)
