@@ -16,6 +16,7 @@ def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.metrics import bp as metrics_bp
     from upload_service.api.openapi import bp as openapi_bp
     from upload_service.api.system import bp as system_bp
+    from upload_service.api.tus import bp as tus_bp
     from upload_service.api.uploads import bp as uploads_bp
 
     for blueprint in (
@@ -28,5 +29,6 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         links_bp,
         fs_bp,
         folders_bp,
+        tus_bp,
     ):
         app.register_blueprint(blueprint)

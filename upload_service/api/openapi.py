@@ -126,6 +126,8 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported media type: send `application/json`.",
     416: "The requested range is not satisfiable.",
     422: "The content does not match its declared checksum.",
+    410: "The upload session has expired or failed.",
+    460: "The chunk does not match its `Upload-Checksum` (nothing of it was kept).",
     429: "Rate limited; retry after `Retry-After` seconds.",
     503: "A dependency (e.g. GitHub, checking a GitHub token) is unavailable.",
     507: "The storage quota is exhausted.",
@@ -167,6 +169,7 @@ TEMP_TOKEN = _path_param("token", "The token of a temporary upload.", "$TEMP_TOK
 FS_PATH = _path_param(
     "path", "A path such as `docs/report.pdf` (`/`-separated, no leading `/`).", "docs/report.pdf"
 )
+TUS_ID = _path_param("upload_id", "The id at the end of the upload's `Location`.", "abc123")
 FOLDER_PATH = _path_param("path", "A folder path such as `docs/2024`.", "docs/2024")
 ON_CONFLICT = Param(
     "on_conflict",
@@ -484,6 +487,55 @@ OPERATIONS: tuple[Operation, ...] = (
         "All users and their usage (admins only)",
         "account",
         {200: json_reply("Every user.", AdminUserList)},
+    ),
+    # tus 1.0 resumable uploads
+    Operation(
+        "POST",
+        "/api/tus/",
+        "Create a resumable upload (tus creation, creation-with-upload)",
+        "tus",
+        {201: Reply("Created: `Location`, `Upload-Offset`, `Upload-Expires`.")},
+        errors=(400, 412, 413),
+        params=(
+            _header("Tus-Resumable", "Must be `1.0.0` (else 412)."),
+            _header("Upload-Length", "The file's size (or send `Upload-Defer-Length: 1`)."),
+            _header(
+                "Upload-Metadata", "`filename` (required), `folder`, `filetype`, `on_conflict`."
+            ),
+        ),
+        description="tus 1.0.0; works with tuspy, tus-js-client and Uppy.",
+    ),
+    Operation(
+        "HEAD",
+        "/api/tus/{upload_id}",
+        "A resumable upload's offset",
+        "tus",
+        {200: Reply("`Upload-Offset`, `Upload-Length`, `Upload-Metadata`.")},
+        errors=(404, 410, 412),
+        params=(TUS_ID,),
+    ),
+    Operation(
+        "PATCH",
+        "/api/tus/{upload_id}",
+        "Append a chunk to a resumable upload",
+        "tus",
+        {204: Reply("Stored: the new `Upload-Offset` (and `Upload-File-Id` when complete).")},
+        errors=(400, 404, 409, 410, 412, 413, 415, 460, 507),
+        body=Content(BINARY, "application/offset+octet-stream"),
+        params=(
+            TUS_ID,
+            _header("Upload-Offset", "Where this chunk starts (else 409)."),
+            _header("Upload-Checksum", "`sha1|sha256|md5 <base64 digest>` (else 460)."),
+        ),
+    ),
+    Operation(
+        "DELETE",
+        "/api/tus/{upload_id}",
+        "Terminate a resumable upload",
+        "tus",
+        {204: Reply("Terminated; its staged bytes are removed.")},
+        errors=(404, 409, 412),
+        params=(TUS_ID,),
     ),
     # This document, and operations
     Operation(
