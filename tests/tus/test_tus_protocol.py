@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -125,3 +126,22 @@ def test_tuspy_uploads_20_mib_in_1_mib_chunks(
     listing = client.get("/api/fs/big/twenty.bin", headers=alice.headers)
     assert listing.status_code == 200
     assert hashlib.sha256(listing.data).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_sweeper_removes_expired_upload_and_its_staged_bytes(
+    app: Flask, client: FlaskClient, alice: Account
+) -> None:
+    from datetime import timedelta
+
+    from upload_service.models import utcnow
+    from upload_service.sweeper import sweep_once
+
+    upload = _create(client, alice, 10)
+    assert _patch(client, alice, upload, 0, b"abc").status_code == 204
+    staged = Path(app.extensions["upload_service"].store.root) / "staging" / upload
+    assert staged.read_bytes() == b"abc"
+    report = sweep_once(app.extensions["upload_service"], utcnow() + timedelta(days=2))
+    assert report.sessions_expired == 1
+    assert not staged.exists()
+    gone = client.head(f"/api/tus/{upload}", headers={**alice.headers, **TUS})
+    assert gone.status_code in (404, 410)  # 410 while the expired row is kept, then 404
