@@ -13,6 +13,7 @@ def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.fs import bp as fs_bp
     from upload_service.api.metrics import bp as metrics_bp
     from upload_service.api.openapi import bp as openapi_bp
+    from upload_service.api.sync import bp as sync_bp
     from upload_service.api.system import bp as system_bp
     from upload_service.api.uploads import bp as uploads_bp
 
@@ -24,5 +25,6 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         uploads_bp,
         files_bp,
         fs_bp,
+        sync_bp,
     ):
         app.register_blueprint(blueprint)
