@@ -208,3 +208,24 @@ def test_delta_assembly_on_s3(on_s3: None, client: FlaskClient, alice: Account) 
     assert got.status_code == 200 and got.data == b"".join(changed)
     stale = prepare(client, alice, "s3/big.bin", pieces, base=h(b"".join(pieces)))
     assert stale.status_code == 409
+
+
+def test_empty_file_syncs(client: FlaskClient, alice: Account) -> None:
+    status, missing = sync_file(client, alice, "empty.txt", [])
+    assert status == 201 and missing == []
+    got = client.get("/api/fs/empty.txt", headers=alice.headers)
+    assert got.status_code == 200 and got.data == b""
+
+
+@pytest.fixture
+def tiny_quota(app_overrides: dict[str, Any]) -> None:
+    app_overrides["USER_QUOTA"] = 10
+
+
+def test_staged_chunk_over_quota_is_507(
+    tiny_quota: None, client: FlaskClient, alice: Account
+) -> None:
+    assert put_chunk(client, alice, b"x" * 8).status_code == 201
+    refused = put_chunk(client, alice, b"y" * 8)
+    assert refused.status_code == 507
+    assert client.get("/api/me", headers=alice.headers).json["usage_bytes"] == 8
