@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from upload_service.db import insert_ignoring_conflicts
@@ -377,11 +377,8 @@ class AssembledStream:
 def _index_blob(runtime: Runtime, blob_id: int, chunks: Sequence[tuple[str, int]]) -> None:
     """Record the chunk list of a committed blob, once (so later syncs can reuse its ranges)."""
     with runtime.db.session() as session:
-        if session.scalar(select(BlobChunk.seq).where(BlobChunk.blob_id == blob_id).limit(1)):
-            return
-        if session.scalar(
-            select(func.count()).select_from(BlobChunk).where(BlobChunk.blob_id == blob_id)
-        ):
+        indexed = select(BlobChunk.seq).where(BlobChunk.blob_id == blob_id).limit(1)
+        if session.scalar(indexed) is not None:
             return
         offset = 0
         rows = []
@@ -414,12 +411,12 @@ def _release_staged(runtime: Runtime, owner: User, shas: Sequence[str]) -> None:
         runtime.store.delete(key)
 
 
-def sweep_staged_chunks(db_runtime: Runtime, now: datetime, batch_size: int = 500) -> int:
+def sweep_staged_chunks(runtime: Runtime, now: datetime, batch_size: int = 500) -> int:
     """Delete staged chunks older than ``UPLOAD_SESSION_TTL``; the number removed."""
-    cutoff = now - timedelta(seconds=db_runtime.settings.UPLOAD_SESSION_TTL)
+    cutoff = now - timedelta(seconds=runtime.settings.UPLOAD_SESSION_TTL)
     removed = 0
     while True:
-        with db_runtime.db.session() as session:
+        with runtime.db.session() as session:
             old = SyncChunk.created_at < cutoff
             rows = session.execute(
                 select(SyncChunk.owner_id, SyncChunk.sha256).where(old).limit(batch_size)
@@ -437,7 +434,7 @@ def sweep_staged_chunks(db_runtime: Runtime, now: datetime, batch_size: int = 50
                     )
                 )
         for key in keys:  # after the commit: a crash here leaves only a stray object
-            db_runtime.store.delete(key)
+            runtime.store.delete(key)
         removed += len(keys)
 
 
