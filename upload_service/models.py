@@ -225,6 +225,20 @@ class BlobChunk(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
 
 
+class SyncChunk(Base):
+    """A chunk uploaded by the sync client, not yet part of a committed file (counts to quota)."""
+
+    __tablename__ = "sync_chunks"
+
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class Lease(Base):
     """A named, expiring lock shared by every process and host (used by the sweeper)."""
 

@@ -15,6 +15,7 @@ def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.links import bp as links_bp
     from upload_service.api.metrics import bp as metrics_bp
     from upload_service.api.openapi import bp as openapi_bp
+    from upload_service.api.sync import bp as sync_bp
     from upload_service.api.system import bp as system_bp
     from upload_service.api.tus import bp as tus_bp
     from upload_service.api.uploads import bp as uploads_bp
@@ -30,5 +31,6 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         fs_bp,
         folders_bp,
         tus_bp,
+        sync_bp,
     ):
         app.register_blueprint(blueprint)

@@ -34,6 +34,7 @@ from upload_service.schemas.files import (
     FileList,
     FileListQuery,
     FileOut,
+    FileOutEnvelope,
     FilePatch,
     FilesOut,
     FolderOut,
@@ -44,6 +45,14 @@ from upload_service.schemas.files import (
     OnConflict,
     PersistIn,
     TemporaryUploadOut,
+)
+from upload_service.schemas.sync import (
+    SyncChunkOut,
+    SyncCommitIn,
+    SyncManifestOut,
+    SyncManifestQuery,
+    SyncPrepareIn,
+    SyncPrepareOut,
 )
 from upload_service.schemas.system import ErrorOut, HealthOut, ReadyOut
 
@@ -581,12 +590,62 @@ OPERATIONS: tuple[Operation, ...] = (
         public=True,
         rate_limited=False,
     ),
+    Operation(
+        "POST",
+        "/api/sync/prepare",
+        "Start a chunked sync upload: which chunks are missing",
+        "sync",
+        {
+            200: json_reply(
+                "The upload id and the missing chunk ids, or `unchanged`.", SyncPrepareOut
+            )
+        },
+        errors=(400, 409, 413, 415),
+        body=Content(SyncPrepareIn),
+        description="`chunker` must be `fastcdc2020-256k-1m-4m-sha256`; 409 when the server's "
+        "file no longer has `base_sha256`.",
+    ),
+    Operation(
+        "PUT",
+        "/api/sync/chunks/{sha256}",
+        "Upload one chunk (raw bytes, at most 4 MiB)",
+        "sync",
+        {
+            200: json_reply("You already had this chunk.", SyncChunkOut),
+            201: json_reply("Stored.", SyncChunkOut),
+        },
+        errors=(400, 413, 422, 507),
+        body=Content(BINARY, ANY_BYTES),
+        params=(_path_param("sha256", "The chunk's SHA-256 (hex).", "$CHUNK_SHA256"),),
+    ),
+    Operation(
+        "POST",
+        "/api/sync/commit",
+        "Assemble and swap in the file of a prepared sync upload",
+        "sync",
+        {
+            200: json_reply("Replaced.", FileOutEnvelope),
+            201: json_reply("Created.", FileOutEnvelope),
+        },
+        errors=(400, 404, 409, 413, 415, 422, 507),
+        body=Content(SyncCommitIn),
+    ),
+    Operation(
+        "GET",
+        "/api/sync/manifest",
+        "Every file and folder under a folder (paths relative to it)",
+        "sync",
+        {200: json_reply("The manifest.", SyncManifestOut)},
+        errors=(400, 404),
+        query=SyncManifestQuery,
+    ),
 )
 
 TAGS = (
     ("uploads", "The original Upload Service endpoints: base64 JSON and temporary uploads."),
     ("files", "Files by id: list, upload, metadata, download, signed links."),
     ("fs", "Files and folders by path, for the CLI, sync and `curl -T`."),
+    ("sync", "Folder sync: chunk-level delta upload (FastCDC) and the manifest."),
     ("account", "The signed-in user and API tokens."),
     ("meta", "This documentation."),
     ("operations", "Probes and metrics (no credentials, no rate limit)."),
