@@ -145,3 +145,21 @@ def test_sweeper_removes_expired_upload_and_its_staged_bytes(
     assert not staged.exists()
     gone = client.head(f"/api/tus/{upload}", headers={**alice.headers, **TUS})
     assert gone.status_code in (404, 410)  # 410 while the expired row is kept, then 404
+
+
+def test_patch_while_another_patch_holds_the_upload_is_409(
+    app: Flask, client: FlaskClient, alice: Account
+) -> None:
+    from upload_service.models import utcnow
+    from upload_service.services.tus import PATCH_LEASE_TTL
+    from upload_service.sweeper import acquire_lease, release_lease
+
+    upload = _create(client, alice, 6)
+    runtime = app.extensions["upload_service"]
+    assert acquire_lease(runtime.db, f"tus:{upload}", "other-request", utcnow(), PATCH_LEASE_TTL)
+    locked = _patch(client, alice, upload, 0, b"abc")
+    assert locked.status_code == 409 and locked.json["code"] == "upload_locked"
+    head = client.head(f"/api/tus/{upload}", headers={**alice.headers, **TUS})
+    assert head.headers["Upload-Offset"] == "0"
+    release_lease(runtime.db, f"tus:{upload}", "other-request")
+    assert _patch(client, alice, upload, 0, b"abc").status_code == 204
