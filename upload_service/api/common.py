@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from flask import Response, jsonify, request, url_for
 from pydantic import BaseModel
@@ -14,7 +14,7 @@ from upload_service.schemas.files import FileOut, OnConflict
 
 Model = TypeVar("Model", bound=BaseModel)
 MAX_JSON_BODY = 1024 * 1024
-_ON_CONFLICT: tuple[OnConflict, ...] = ("error", "replace", "rename")
+_ON_CONFLICT: tuple[OnConflict, ...] = get_args(OnConflict)
 
 
 def json_body(model: type[Model], *, optional: bool = False) -> Model:

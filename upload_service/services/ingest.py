@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,13 +22,13 @@ from upload_service.db import insert_ignoring_conflicts
 from upload_service.errors import BadRequest, InsufficientStorage, TooLarge, VerificationFailed
 from upload_service.models import Blob, File, TemporaryUpload, User, utcnow
 from upload_service.runtime import Runtime
+from upload_service.schemas.files import OnConflict
 from upload_service.services import placement
 from upload_service.services.categories import category_for, guess_content_type
 from upload_service.services.paths import join_path, normalize_path, split_path
 from upload_service.services.users import quota_bytes, usage_bytes, user_write_session
 from upload_service.storage.base import CHUNK_SIZE, BlobStore
 
-OnConflict = Literal["error", "replace", "rename"]
 BLOB_PREFIX = "blobs/"
 # A multipart body may be this much larger than MAX_FILE_SIZE (part headers, other fields);
 # every file inside it is still held to MAX_FILE_SIZE by the pipeline.

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from upload_service.errors import NotFound
 from upload_service.models import File, TemporaryUpload, User, utcnow
 from upload_service.runtime import Runtime
+from upload_service.schemas.files import OnConflict
 from upload_service.services import placement
-from upload_service.services.ingest import IncomingFile, IngestOptions, OnConflict, ingest_files
+from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
 from upload_service.services.paths import join_path
 from upload_service.services.users import user_write_session
 

@@ -32,11 +32,11 @@ from upload_service.errors import (
 )
 from upload_service.models import UploadSession, User, utcnow
 from upload_service.runtime import Runtime
+from upload_service.schemas.files import OnConflict
 from upload_service.services.ingest import (
     IncomingFile,
     IngestOptions,
     IngestResult,
-    OnConflict,
     StagedBlob,
     check_declared,
     commit_staged,
