@@ -370,7 +370,11 @@ OPERATIONS: tuple[Operation, ...] = (
             IF_MATCH,
             _header("X-Content-SHA256", "The hex SHA-256 of the body, verified (else 422)."),
         ),
-        description="Streams the body to storage; `curl -T FILE URL` works.",
+        description=(
+            "Streams the body to storage; `curl -T FILE URL` works. Answers the one file it "
+            "stored (FileOut), as a PUT of a resource does; the batch routes (PUT /api/upload, "
+            "POST /api/files) answer {success, files: [...]} because one request can carry many."
+        ),
     ),
     Operation(
         "GET",
