@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 from upload_service.client.api import Api
 from upload_service.client.errors import ClientError, ExitCode
-from upload_service.client.output import files_table, human_size, local_time, print_json
+from upload_service.client.output import files_table, local_time, print_json
 from upload_service.client.remote import clean, folder_exists, join, looks_like_id, resolve_file
 from upload_service.client.transfer import (
     check_digest,
@@ -30,6 +30,7 @@ from upload_service.client.transfer import (
     write_to_stdout,
 )
 from upload_service.schemas.files import FileOut, FolderMoveOut, FolderOut
+from upload_service.schemas.units import human_size
 
 # --temporary sends base64 JSON, bounded by the server's MAX_JSON_UPLOAD_SIZE (64 MiB unless
 # configured otherwise). Refusing bigger batches here saves loading a large file into memory.

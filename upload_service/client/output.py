@@ -16,21 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from upload_service.schemas.files import FileOut
+from upload_service.schemas.units import human_size
 
 Advance = Callable[[int], None]
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
-
-
-def human_size(size: int) -> str:
-    """``999 B``, ``1.5 KiB``, ``256.0 MiB``: binary units like the server's settings."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in _UNITS:
-        value /= 1024
-        if value < 1024 or unit == _UNITS[-1]:
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def local_time(value: datetime) -> str:

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from upload_service.client.output import human_size
+from upload_service.schemas.units import human_size
 
 
 class SpeedColumn(ProgressColumn):

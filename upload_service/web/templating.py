@@ -14,6 +14,7 @@ from upload_service.auth.current import current_user
 from upload_service.errors import ServiceError
 from upload_service.models import User
 from upload_service.runtime import get_runtime
+from upload_service.schemas.units import human_size
 from upload_service.services.users import quota_bytes, usage_bytes
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class AccountSummary:
 
 def init_templating(app: Flask) -> None:
     app.context_processor(_globals)
-    app.add_template_filter(filesize)
+    app.add_template_filter(human_size, "filesize")
     app.add_template_filter(short_datetime)
     app.add_template_filter(iso_datetime)
 
@@ -74,16 +75,6 @@ def _globals() -> dict[str, Any]:
         "category_labels": CATEGORY_LABELS,
         "category_names": CATEGORY_NAMES,
     }
-
-
-def filesize(size: int | None) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    value = float(size or 0)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def short_datetime(moment: datetime | None, now: datetime | None = None) -> str:
