@@ -18,12 +18,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from upload_service.db import Database
-from upload_service.models import File, User
 from upload_service.runtime import Runtime
+from upload_service.services.stats import stored_totals
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
@@ -68,11 +67,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        self.registry.register(StoredTotals(db))
+        self.registry.register(StoredTotalsCollector(db))
         ProcessCollector(registry=self.registry)
 
 
-class StoredTotals(Collector):
+class StoredTotalsCollector(Collector):
     """Gauges read from the database when scraped: files and bytes by state, users."""
 
     def __init__(self, db: Database) -> None:
@@ -84,12 +83,7 @@ class StoredTotals(Collector):
         )
         try:
             with self.db.session() as session:
-                by_state = session.execute(
-                    select(
-                        File.state, func.count(), func.coalesce(func.sum(File.size), 0)
-                    ).group_by(File.state)
-                ).all()
-                users = session.scalar(select(func.count()).select_from(User)) or 0
+                totals = stored_totals(session)
         except SQLAlchemyError:
             log.warning("metrics: cannot read totals from the database", exc_info=True)
             up.add_metric([], 0)
@@ -105,14 +99,14 @@ class StoredTotals(Collector):
             "Logical bytes of stored files, by state.",
             labels=["state"],
         )
-        found = {state: (count, total) for state, count, total in by_state}
+        found = totals.files_by_state
         for state in sorted({"complete", "temporary", *found}):
             count, total = found.get(state, (0, 0))
             files.add_metric([state], count)
             size.add_metric([state], total)
         yield files
         yield size
-        yield GaugeMetricFamily("upload_service_users", "User accounts.", value=users)
+        yield GaugeMetricFamily("upload_service_users", "User accounts.", value=totals.users)
 
 
 def _metrics() -> Metrics:
