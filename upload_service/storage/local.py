@@ -18,6 +18,7 @@ from upload_service.storage.base import (
     BlobNotFound,
     BlobStat,
     PutResult,
+    SignedUpload,
     StorageUnavailable,
 )
 from upload_service.storage.limited import LimitedReader
@@ -109,6 +110,11 @@ class LocalBlobStore:
         self, key: str, expires_in: int, filename: str, content_type: str
     ) -> str | None:
         return None  # the service signs its own URLs for local storage
+
+    def signed_upload(
+        self, key: str, size: int, content_type: str, expires_in: int
+    ) -> SignedUpload | None:
+        return None  # the service signs its own upload URLs for local storage
 
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):
