@@ -1,4 +1,4 @@
-"""Settings as an operator writes them: environment variables and a ``.env`` file (DESIGN §5)."""
+"""Settings as an operator writes them: environment variables and a ``.env`` file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The sweeper (DESIGN §10): expiry, garbage collection, stray objects, the lease, the thread."""
+"""The sweeper (architecture §5): expiry, garbage collection, strays, the lease, the thread."""
 
 from __future__ import annotations
 

@@ -37,8 +37,20 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(Exception, _handle_unexpected)
 
 
+# API routes that people open in a browser (a shared link): a browser gets a page, scripts JSON.
+_BROWSER_ROUTES = ("/api/links/",)
+
+
 def wants_json() -> bool:
-    return request.path.startswith("/api/")
+    if not request.path.startswith("/api/"):
+        return False
+    return not (request.path.startswith(_BROWSER_ROUTES) and _prefers_html())
+
+
+def _prefers_html() -> bool:
+    """A browser's ``Accept`` (text/html first); ``*/*`` (curl, requests) keeps JSON."""
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
 
 
 def render_service_error(error: ServiceError) -> Response:
@@ -48,13 +60,17 @@ def render_service_error(error: ServiceError) -> Response:
             success=False, error=error.message, code=error.code, details=error.details
         )
     else:
-        template = "_error.html" if request.headers.get("HX-Request") else "error.html"
+        template = "_error.html" if request.headers.get("HX-Request") else _page_for_errors()
         response = Response(render_template(template, error=error), mimetype="text/html")
     response.status_code = error.status
     if error.status == 401 and wants_json():
         response.headers["WWW-Authenticate"] = 'Bearer realm="upload-service"'
     response.headers.update(error.headers)
     return response
+
+
+def _page_for_errors() -> str:
+    return "link_error.html" if request.path.startswith(_BROWSER_ROUTES) else "error.html"
 
 
 def _handle_validation_error(error: ValidationError) -> Response:

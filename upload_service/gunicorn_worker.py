@@ -288,7 +288,7 @@ class SocketBody:
 
     def _clamp(self, size: int | None) -> int:
         """``size`` bounded by what is left of the body; all of it for ``None`` or negative."""
-        left = len(self._pending) + self._reader.length
+        left = len(self._pending) + int(self._reader.length)
         return left if size is None or size < 0 else min(size, left)
 
     def _take_pending(self, view: memoryview) -> int:

@@ -1,4 +1,6 @@
-"""SQLAlchemy models (DESIGN §4). The schema itself is created by the Alembic migrations."""
+"""SQLAlchemy models (docs/architecture.md §4).
+
+The schema itself is created by the Alembic migrations."""
 
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
+        if not isinstance(value, datetime):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -221,6 +223,20 @@ class BlobChunk(Base):
     offset: Mapped[int] = mapped_column(BigInteger)
     length: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class SyncChunk(Base):
+    """A chunk uploaded by the sync client, not yet part of a committed file (counts to quota)."""
+
+    __tablename__ = "sync_chunks"
+
+    owner_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class Lease(Base):

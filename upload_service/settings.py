@@ -1,7 +1,8 @@
 """Settings: one pydantic object, built once in ``create_app`` and passed down.
 
-Every setting of DESIGN §5 lives here. Environment variables (and a ``.env`` file when present)
-are read only by :func:`load_settings`; no other module reads ``os.environ``.
+Every setting lives here (the README and .env.example list them). Environment variables
+(and a ``.env`` file when present) are read only by :func:`load_settings`; no other module
+reads ``os.environ``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]
 
 
 class Settings(BaseSettings):
-    """All configuration of the service (DESIGN §5)."""
+    """All configuration of the service."""
 
     model_config = SettingsConfigDict(
         env_file=".env",

@@ -1,4 +1,4 @@
-"""The sweeper (DESIGN §10): expire what was abandoned, collect what nothing references.
+"""The sweeper (architecture §5): expire what was abandoned, collect what nothing references.
 
 :func:`sweep_once` runs these steps, each batch in its own short transaction:
 
@@ -88,6 +88,7 @@ class SweepReport:
     blobs: int = 0
     stray_objects: int = 0
     stray_temp_files: int = 0
+    sync_chunks: int = 0
     stray_scan: bool = False  # whether step 4 (listing the storage) ran
     interrupted: bool = False  # stopped early (shutdown or lost lease); the next sweep goes on
 
@@ -100,6 +101,7 @@ class SweepReport:
             (self.blobs, f"{self.blobs} unreferenced blob(s)"),
             (self.stray_objects, f"{self.stray_objects} stray object(s)"),
             (self.stray_temp_files, f"{self.stray_temp_files} stray temp file(s)"),
+            (self.sync_chunks, f"{self.sync_chunks} unused sync chunk(s)"),
         ]
 
     @property
@@ -148,6 +150,7 @@ class _Sweep:
     """One sweep: its clock, its lease holder name and what it removed so far."""
 
     def __init__(self, runtime: Runtime, now: datetime, stop: threading.Event | None) -> None:
+        self.runtime = runtime
         self.db = runtime.db
         self.store = runtime.store
         self.now = now
@@ -163,6 +166,10 @@ class _Sweep:
         self.expire_upload_sessions()
         self.delete_finished_sessions()
         self.collect_blobs()
+        if self.keep_going():
+            from upload_service.services.sync import sweep_staged_chunks
+
+            self.report.sync_chunks += sweep_staged_chunks(self.runtime, self.now)
         if self.keep_going() and (full_scan or self.claim_stray_scan()):
             self.report.stray_scan = True
             self.remove_stray_objects()

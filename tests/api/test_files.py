@@ -1,4 +1,4 @@
-"""Files by id: multipart upload, listing, metadata, rename, delete (§7.2)."""
+"""Files by id: multipart upload, listing, metadata, rename, delete."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Path addressing: raw PUT, GET/HEAD, DELETE, move, folders (§7.2)."""
+"""Path addressing: raw PUT, GET/HEAD, DELETE, move, folders."""
 
 from __future__ import annotations
 

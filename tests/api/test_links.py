@@ -1,4 +1,4 @@
-"""Signed download links (§7.3, last bullet)."""
+"""Signed download links."""
 
 from __future__ import annotations
 
@@ -67,3 +67,34 @@ def test_link_to_deleted_file_is_404(client: FlaskClient, alice: Account) -> Non
     ).json["url"]
     client.delete(f"/api/files/{file_id}", headers=alice.headers)
     assert client.get(url).status_code == 404
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_browser_gets_a_page_that_says_what_went_wrong_scripts_keep_json(
+    app: Flask, client: FlaskClient, alice: Account
+) -> None:
+    file_id = put_file(client, alice, "gone.txt", b"g").json["id"]
+    url = client.post(
+        f"/api/files/{file_id}/link", json={"expires_in": 60}, headers=alice.headers
+    ).json["url"]
+    runtime = app.extensions["upload_service"]
+    with runtime.db.session() as session:
+        expired = sign_download_link(
+            "test-secret-key", session.get(File, file_id), utcnow() - timedelta(seconds=1)
+        )
+    client.delete(f"/api/files/{file_id}", headers=alice.headers)
+    cases = {
+        f"/api/links/{expired}": (403, "This link has expired"),
+        "/api/links/not-a-token": (403, "This link is not valid"),
+        url: (404, "The file is gone"),
+    }
+
+    for link, (status, heading) in cases.items():
+        page = client.get(link, headers={"Accept": BROWSER_ACCEPT})
+        script = client.get(link, headers={"Accept": "*/*"})
+        assert page.status_code == status and page.mimetype == "text/html"
+        assert heading in page.get_data(as_text=True)
+        assert script.status_code == status and script.mimetype == "application/json"
+        assert script.json["code"] in ("link_expired", "link_invalid", "not_found")

@@ -1,4 +1,4 @@
-"""The OpenAPI document and the docs page (DESIGN §7.6)."""
+"""The OpenAPI document and the docs page (docs/architecture.md §8)."""
 
 from __future__ import annotations
 
@@ -71,7 +71,13 @@ def test_bodies_and_responses_come_from_the_view_models(client: FlaskClient) -> 
     listing = document["paths"]["/api/files"]["get"]
     parameters = {param["name"]: param for param in listing["parameters"]}
     assert parameters["limit"]["schema"]["maximum"] == 1000
-    assert parameters["sort"]["schema"]["enum"] == ["name", "size", "created_at", "updated_at"]
+    assert parameters["sort"]["schema"]["enum"] == [
+        "name",
+        "path",
+        "size",
+        "created_at",
+        "updated_at",
+    ]
     move = document["paths"]["/api/fs/move"]["post"]["requestBody"]["content"]
     assert move["application/json"]["schema"] == {"$ref": "#/components/schemas/MoveIn"}
     assert "from" in schemas["MoveIn"]["properties"]  # the alias the view accepts

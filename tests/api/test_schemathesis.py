@@ -25,6 +25,8 @@ from tests.api.helpers import put_file
 from tests.fixtures.users import Account
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
+# tus chunks are raw bytes like application/octet-stream
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The original Upload Service API: PUT /api/upload and /api/upload_temporary (§7.1)."""
+"""The original Upload Service API: PUT /api/upload and /api/upload_temporary."""
 
 from __future__ import annotations
 

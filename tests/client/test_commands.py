@@ -1,9 +1,10 @@
-"""Every subcommand of DESIGN §9 and the original flags, as a user runs them."""
+"""Every subcommand of upload-client (README) and the original flags, as a user runs them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 
@@ -80,6 +81,7 @@ def test_put_temporary_prints_the_token_last_and_the_file_stays_out_of_listings(
 
     *_, token = result.lines
     assert result.lines[0].startswith(f"uploaded {folder}/scan.pdf as a temporary file (13 B)")
+    assert re.search(r", kept until \d{4}-\d\d-\d\d \d\d:\d\d UTC$", result.lines[0])
     assert listing(client, "--query", "scan.pdf") == []
     status = requests.get(
         f"{client.url}/api/upload_temporary/{token}",
@@ -120,6 +122,17 @@ def test_ls_filters_and_sorts(client: Client, folder: str) -> None:
     assert [f["name"] for f in by_size] == ["pic.png", "f2.txt", "f1.txt", "f0.txt"]
     assert [f["name"] for f in images] == ["pic.png"]
     assert [f["path"] for f in query] == [f"{folder}/f1.txt"]
+
+
+def test_ls_sorts_by_path_unless_told_otherwise(client: Client, folder: str) -> None:
+    put_text(client, "zz.txt", "z", f"{folder}/a/zz.txt")
+    put_text(client, "aa.txt", "a", f"{folder}/b/aa.txt")
+
+    by_path = listing(client, "--query", folder)
+    by_name = listing(client, "--query", folder, "--sort", "name")
+
+    assert [f["path"] for f in by_path] == [f"{folder}/a/zz.txt", f"{folder}/b/aa.txt"]
+    assert [f["path"] for f in by_name] == [f"{folder}/b/aa.txt", f"{folder}/a/zz.txt"]
 
 
 def test_ls_follows_next_cursor_past_one_page(client: Client, folder: str) -> None:
@@ -172,6 +185,19 @@ def test_get_of_a_folder_or_a_missing_file_fails_clearly(client: Client, folder:
     assert not list(client.cwd.iterdir())
 
 
+def test_get_never_overwrites_a_local_file_without_force(client: Client, folder: str) -> None:
+    put_text(client, "keep.txt", "server copy", f"{folder}/keep.txt")
+    (client.cwd / "keep.txt").write_text("local work")
+
+    message = client.fails(5, "get", f"{folder}/keep.txt")
+    assert (client.cwd / "keep.txt").read_text() == "local work"
+    client.ok("get", f"{folder}/keep.txt", "--force")
+
+    assert message == "keep.txt exists already (use --force to overwrite it)"
+    assert (client.cwd / "keep.txt").read_text() == "server copy"
+    assert not list(client.cwd.rglob("*.part"))
+
+
 # --------------------------------------------------------------------------- rm, mv, mkdir
 
 
@@ -181,7 +207,8 @@ def test_rm_files_by_path_and_id_and_folders_recursively(client: Client, folder:
 
     assert client.ok("rm", f"{folder}/a.txt").stdout == f"deleted {folder}/a.txt\n"
     put_text(client, "a.txt", "again", f"{folder}/a2.txt")
-    client.ok("rm", _id(client, f"{folder}/a2.txt"))
+    by_id = client.ok("rm", _id(client, f"{folder}/a2.txt"))
+    assert by_id.stdout == f"deleted {folder}/a2.txt\n"
     message = client.fails(5, "rm", f"{folder}/sub")
     client.ok("rm", "--recursive", f"{folder}/sub")
 
@@ -250,6 +277,18 @@ def test_link_prints_one_absolute_url_that_needs_no_token(client: Client, folder
     assert client.fails(2, "link", f"{folder}/share.txt", "--expires", "soon").startswith(
         "not a duration"
     )
+
+
+def test_link_takes_minutes_hours_days_weeks_and_names_the_maximum(
+    client: Client, folder: str
+) -> None:
+    put_text(client, "week.txt", "w", f"{folder}/week.txt")
+
+    for duration in ("30m", "2h", "7d", "1w"):
+        client.ok("link", f"{folder}/week.txt", "--expires", duration)
+    message = client.fails(1, "link", f"{folder}/week.txt", "--expires", "30d")
+
+    assert "at most 7 days on this server (SIGNED_URL_MAX_AGE)" in message
 
 
 # --------------------------------------------------------------------------- --json

@@ -49,11 +49,20 @@ def test_a_bad_token(client: Client) -> None:
     )
 
 
-def test_no_configuration_at_all(client: Client) -> None:
-    message = client.fails(4, "ls", UPLOAD_SERVICE_URL=None, UPLOAD_SERVICE_TOKEN=None)
+def test_no_configuration_at_all_is_a_usage_error(client: Client) -> None:
+    message = client.fails(2, "ls", UPLOAD_SERVICE_URL=None, UPLOAD_SERVICE_TOKEN=None)
 
     assert message == (
         "no server configured: set UPLOAD_SERVICE_URL and UPLOAD_SERVICE_TOKEN, "
+        "or run `upload-client login`"
+    )
+
+
+def test_a_server_but_no_token_is_an_auth_error(client: Client) -> None:
+    message = client.fails(4, "ls", UPLOAD_SERVICE_TOKEN=None)
+
+    assert message == (
+        "no token configured: set UPLOAD_SERVICE_URL and UPLOAD_SERVICE_TOKEN, "
         "or run `upload-client login`"
     )
 

@@ -1,4 +1,4 @@
-"""The client imports no server module except the shared pydantic schemas (DESIGN §3)."""
+"""The client imports no server module except the shared pydantic schemas (architecture §1)."""
 
 from __future__ import annotations
 

@@ -663,3 +663,57 @@ def test_signed_upload_policy_pins_key_exact_size_and_content_type(s3_store: S3B
     assert {"Content-Type": "text/plain"} in conditions
     assert {"key": f"{S3_PREFIX}/direct/typed"} in conditions
     assert signed.fields["key"] == f"{S3_PREFIX}/direct/typed"
+
+
+# Staging (resumable uploads): appends are durable, re-appends at an offset drop what follows,
+# a failed verify keeps nothing of the call, finishing yields one hashed blob.
+
+
+def _fail() -> None:
+    raise TooLarge()
+
+
+def test_staging_appends_and_finishes(store: BlobStore) -> None:
+    staging = "staging/contract"
+    assert store.stage_size(staging) == 0
+    assert store.stage_append(staging, 0, io.BytesIO(b"hello ")) == 6
+    assert store.stage_append(staging, 6, io.BytesIO(b"world")) == 11
+    assert store.stage_size(staging) == 11
+    result = store.stage_finish(staging, "blobs/staged")
+    assert result == PutResult(size=11, sha256=hashlib.sha256(b"hello world").hexdigest())
+    assert store.open("blobs/staged").read() == b"hello world"
+    assert store.stage_size(staging) == 0
+
+
+def test_staging_failed_verify_keeps_nothing_of_the_call(store: BlobStore) -> None:
+    staging = "staging/verify"
+    store.stage_append(staging, 0, io.BytesIO(b"abc"))
+    with pytest.raises(TooLarge):
+        store.stage_append(staging, 3, io.BytesIO(b"def"), _fail)
+    assert store.stage_size(staging) == 3
+    with pytest.raises(TooLarge):
+        store.stage_append(staging, 3, PatternStream(MiB, fail_at=1000))
+    assert store.stage_size(staging) == 3
+
+
+def test_staging_rewrite_at_offset_drops_unrecorded_tail(store: BlobStore) -> None:
+    staging = "staging/rewrite"
+    store.stage_append(staging, 0, io.BytesIO(b"abc"))
+    store.stage_append(staging, 3, io.BytesIO(b"unrecorded"))
+    assert store.stage_append(staging, 3, io.BytesIO(b"de")) == 5
+    assert store.stage_finish(staging, "blobs/rewritten").size == 5
+    assert store.open("blobs/rewritten").read() == b"abcde"
+
+
+def test_staging_offset_past_the_end_is_refused(store: BlobStore) -> None:
+    from upload_service.storage.base import StagingMismatch
+
+    with pytest.raises(StagingMismatch):
+        store.stage_append("staging/gap", 5, io.BytesIO(b"x"))
+
+
+def test_staging_discard(store: BlobStore) -> None:
+    store.stage_append("staging/gone", 0, io.BytesIO(b"abc"))
+    store.stage_discard("staging/gone")
+    store.stage_discard("staging/never")
+    assert store.stage_size("staging/gone") == 0

@@ -10,10 +10,14 @@ from upload_service.runtime import Runtime
 def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.account import bp as account_bp
     from upload_service.api.files import bp as files_bp
+    from upload_service.api.folders import bp as folders_bp
     from upload_service.api.fs import bp as fs_bp
+    from upload_service.api.links import bp as links_bp
     from upload_service.api.metrics import bp as metrics_bp
     from upload_service.api.openapi import bp as openapi_bp
+    from upload_service.api.sync import bp as sync_bp
     from upload_service.api.system import bp as system_bp
+    from upload_service.api.tus import bp as tus_bp
     from upload_service.api.uploads import bp as uploads_bp
 
     for blueprint in (
@@ -23,6 +27,10 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         account_bp,
         uploads_bp,
         files_bp,
+        links_bp,
         fs_bp,
+        folders_bp,
+        tus_bp,
+        sync_bp,
     ):
         app.register_blueprint(blueprint)

@@ -1,8 +1,8 @@
-"""Files by id: list, multipart upload, metadata, rename/move, delete, download, links (§7.2)."""
+"""Files by id: list, multipart upload, metadata, rename/move, delete, download, link creation."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 from sqlalchemy.orm import Session
 
 from upload_service.api.common import (
@@ -13,9 +13,8 @@ from upload_service.api.common import (
     query_args,
     respond,
 )
-from upload_service.api.downloads import send_stored_file
 from upload_service.auth.current import require_user
-from upload_service.errors import BadRequest, NotFound
+from upload_service.errors import BadRequest
 from upload_service.models import File, User
 from upload_service.runtime import get_runtime
 from upload_service.schemas.files import (
@@ -39,9 +38,10 @@ from upload_service.services.ingest import (
     incoming_parts,
     ingest_files,
 )
-from upload_service.services.links import create_download_link, verify_download_link
+from upload_service.services.links import create_download_link
 from upload_service.services.paths import normalize_folder, normalize_path
 from upload_service.services.users import user_write_session
+from upload_service.serving import link_route_url, send_stored_file
 
 bp = Blueprint("files", __name__, url_prefix="/api")
 
@@ -121,24 +121,6 @@ def file_link(file_id: str) -> Response:
         get_runtime(), user, file_id, body.expires_in, link_route_url
     )
     return respond(LinkOut(url=url, expires_at=expires_at))
-
-
-def link_route_url(token: str) -> str:
-    """The absolute URL of our signed-link route for ``token``."""
-    return url_for("files.link_download", token=token, _external=True)
-
-
-@bp.get("/links/<token>")
-def link_download(token: str) -> Response:
-    """A signed link: no credentials, but a valid, unexpired signature."""
-    runtime = get_runtime()
-    target = verify_download_link(runtime.settings.SECRET_KEY or "", token)
-    with runtime.db.session() as session:
-        file = session.get(File, target.file_id)
-        if file is None or file.owner_id != target.owner_id or file.state != "complete":
-            raise NotFound("The linked file no longer exists.")
-        key = file.blob.storage_key
-    return send_stored_file(runtime.store, file, key)
 
 
 def _owned_file(session: Session, user: User, file_id: str) -> File:

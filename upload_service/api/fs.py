@@ -1,4 +1,4 @@
-"""Path addressing for the CLI, sync and ``curl -T`` (DESIGN §7.2, last bullet)."""
+"""Path addressing for the CLI, sync and ``curl -T``."""
 
 from __future__ import annotations
 
@@ -13,27 +13,25 @@ from upload_service.api.common import (
     on_conflict_arg,
     respond,
 )
-from upload_service.api.downloads import send_stored_file
 from upload_service.auth.current import require_user
 from upload_service.errors import NotFound
 from upload_service.models import User
 from upload_service.runtime import get_runtime
-from upload_service.schemas.files import FileList, FolderMoveOut, FolderOut, MoveIn
+from upload_service.schemas.files import FileList, FolderMoveOut, MoveIn
 from upload_service.services import placement
 from upload_service.services.files import (
     FileQuery,
     delete_file,
     delete_folder,
-    ensure_folder,
     get_file_by_path,
     list_files,
-    list_subfolders,
     move_folder,
     update_file,
 )
 from upload_service.services.ingest import IncomingFile, IngestOptions, ingest_files
-from upload_service.services.paths import normalize_folder, normalize_path
+from upload_service.services.paths import normalize_path
 from upload_service.services.users import user_write_session
+from upload_service.serving import send_stored_file
 
 bp = Blueprint("fs", __name__, url_prefix="/api")
 
@@ -107,26 +105,3 @@ def fs_move() -> Response:
             get_file_by_path(session, user, source)  # raises a clear 404
         moved = move_folder(session, user, source, target)
     return respond(FolderMoveOut(folder=target, moved=moved))
-
-
-@bp.put("/folders/<path:raw_path>")
-def folder_put(raw_path: str) -> Response:
-    """``mkdir -p``: 201 when created, 200 when it already existed."""
-    user = require_user()
-    path = normalize_path(raw_path)
-    with user_write_session(get_runtime().db, user) as session:
-        created = ensure_folder(session, user, path)
-    return respond(FolderOut(path=path, created=created), 201 if created else 200)
-
-
-@bp.get("/folders", defaults={"raw_path": ""})
-@bp.get("/folders/<path:raw_path>")
-def folder_get(raw_path: str) -> Response:
-    """A folder and its direct subfolders."""
-    user = require_user()
-    path = normalize_folder(raw_path)
-    with get_runtime().db.session() as session:
-        if not placement.folder_exists(session, user.id, path):
-            raise NotFound(f"No folder at {path}.")
-        folders = list_subfolders(session, user, path)
-    return respond(FolderOut(path=path, created=False, folders=folders))

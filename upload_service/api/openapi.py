@@ -34,6 +34,7 @@ from upload_service.schemas.files import (
     FileList,
     FileListQuery,
     FileOut,
+    FileOutEnvelope,
     FilePatch,
     FilesOut,
     FolderOut,
@@ -44,6 +45,14 @@ from upload_service.schemas.files import (
     OnConflict,
     PersistIn,
     TemporaryUploadOut,
+)
+from upload_service.schemas.sync import (
+    SyncChunkOut,
+    SyncCommitIn,
+    SyncManifestOut,
+    SyncManifestQuery,
+    SyncPrepareIn,
+    SyncPrepareOut,
 )
 from upload_service.schemas.system import ErrorOut, HealthOut, ReadyOut
 
@@ -126,6 +135,8 @@ ERROR_DESCRIPTIONS = {
     415: "Unsupported media type: send `application/json`.",
     416: "The requested range is not satisfiable.",
     422: "The content does not match its declared checksum.",
+    410: "The upload session has expired or failed.",
+    460: "The chunk does not match its `Upload-Checksum` (nothing of it was kept).",
     429: "Rate limited; retry after `Retry-After` seconds.",
     503: "A dependency (e.g. GitHub, checking a GitHub token) is unavailable.",
     507: "The storage quota is exhausted.",
@@ -167,6 +178,7 @@ TEMP_TOKEN = _path_param("token", "The token of a temporary upload.", "$TEMP_TOK
 FS_PATH = _path_param(
     "path", "A path such as `docs/report.pdf` (`/`-separated, no leading `/`).", "docs/report.pdf"
 )
+TUS_ID = _path_param("upload_id", "The id at the end of the upload's `Location`.", "abc123")
 FOLDER_PATH = _path_param("path", "A folder path such as `docs/2024`.", "docs/2024")
 ON_CONFLICT = Param(
     "on_conflict",
@@ -201,7 +213,7 @@ class MultipartUpload(BaseModel):
 # --- The table ------------------------------------------------------------------------------------
 
 OPERATIONS: tuple[Operation, ...] = (
-    # §7.1 The original Upload Service endpoints
+    # The original Upload Service endpoints
     Operation(
         "PUT",
         "/api/upload",
@@ -254,7 +266,7 @@ OPERATIONS: tuple[Operation, ...] = (
         params=(TEMP_TOKEN, ON_CONFLICT),
         description="The body is optional; its `on_conflict` wins over the query parameter.",
     ),
-    # §7.2 Files by id
+    # Files by id
     Operation(
         "GET",
         "/api/files",
@@ -340,7 +352,7 @@ OPERATIONS: tuple[Operation, ...] = (
         description="Needs no credentials; tampered, expired or foreign links answer 403.",
         public=True,
     ),
-    # §7.2 Path addressing
+    # Path addressing
     Operation(
         "PUT",
         "/api/fs/{path}",
@@ -445,7 +457,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 404),
         params=(FOLDER_PATH,),
     ),
-    # §6 and §7.6 Account
+    # Account
     Operation(
         "GET",
         "/api/me",
@@ -485,7 +497,56 @@ OPERATIONS: tuple[Operation, ...] = (
         "account",
         {200: json_reply("Every user.", AdminUserList)},
     ),
-    # §7.6 This document, and operations
+    # tus 1.0 resumable uploads
+    Operation(
+        "POST",
+        "/api/tus/",
+        "Create a resumable upload (tus creation, creation-with-upload)",
+        "tus",
+        {201: Reply("Created: `Location`, `Upload-Offset`, `Upload-Expires`.")},
+        errors=(400, 412, 413),
+        params=(
+            _header("Tus-Resumable", "Must be `1.0.0` (else 412)."),
+            _header("Upload-Length", "The file's size (or send `Upload-Defer-Length: 1`)."),
+            _header(
+                "Upload-Metadata", "`filename` (required), `folder`, `filetype`, `on_conflict`."
+            ),
+        ),
+        description="tus 1.0.0; works with tuspy, tus-js-client and Uppy.",
+    ),
+    Operation(
+        "HEAD",
+        "/api/tus/{upload_id}",
+        "A resumable upload's offset",
+        "tus",
+        {200: Reply("`Upload-Offset`, `Upload-Length`, `Upload-Metadata`.")},
+        errors=(404, 410, 412),
+        params=(TUS_ID,),
+    ),
+    Operation(
+        "PATCH",
+        "/api/tus/{upload_id}",
+        "Append a chunk to a resumable upload",
+        "tus",
+        {204: Reply("Stored: the new `Upload-Offset` (and `Upload-File-Id` when complete).")},
+        errors=(400, 404, 409, 410, 412, 413, 415, 460, 507),
+        body=Content(BINARY, "application/offset+octet-stream"),
+        params=(
+            TUS_ID,
+            _header("Upload-Offset", "Where this chunk starts (else 409)."),
+            _header("Upload-Checksum", "`sha1|sha256|md5 <base64 digest>` (else 460)."),
+        ),
+    ),
+    Operation(
+        "DELETE",
+        "/api/tus/{upload_id}",
+        "Terminate a resumable upload",
+        "tus",
+        {204: Reply("Terminated; its staged bytes are removed.")},
+        errors=(404, 409, 412),
+        params=(TUS_ID,),
+    ),
+    # This document, and operations
     Operation(
         "GET",
         "/api/openapi.json",
@@ -529,12 +590,62 @@ OPERATIONS: tuple[Operation, ...] = (
         public=True,
         rate_limited=False,
     ),
+    Operation(
+        "POST",
+        "/api/sync/prepare",
+        "Start a chunked sync upload: which chunks are missing",
+        "sync",
+        {
+            200: json_reply(
+                "The upload id and the missing chunk ids, or `unchanged`.", SyncPrepareOut
+            )
+        },
+        errors=(400, 409, 413, 415),
+        body=Content(SyncPrepareIn),
+        description="`chunker` must be `fastcdc2020-256k-1m-4m-sha256`; 409 when the server's "
+        "file no longer has `base_sha256`.",
+    ),
+    Operation(
+        "PUT",
+        "/api/sync/chunks/{sha256}",
+        "Upload one chunk (raw bytes, at most 4 MiB)",
+        "sync",
+        {
+            200: json_reply("You already had this chunk.", SyncChunkOut),
+            201: json_reply("Stored.", SyncChunkOut),
+        },
+        errors=(400, 413, 422, 507),
+        body=Content(BINARY, ANY_BYTES),
+        params=(_path_param("sha256", "The chunk's SHA-256 (hex).", "$CHUNK_SHA256"),),
+    ),
+    Operation(
+        "POST",
+        "/api/sync/commit",
+        "Assemble and swap in the file of a prepared sync upload",
+        "sync",
+        {
+            200: json_reply("Replaced.", FileOutEnvelope),
+            201: json_reply("Created.", FileOutEnvelope),
+        },
+        errors=(400, 404, 409, 413, 415, 422, 507),
+        body=Content(SyncCommitIn),
+    ),
+    Operation(
+        "GET",
+        "/api/sync/manifest",
+        "Every file and folder under a folder (paths relative to it)",
+        "sync",
+        {200: json_reply("The manifest.", SyncManifestOut)},
+        errors=(400, 404),
+        query=SyncManifestQuery,
+    ),
 )
 
 TAGS = (
     ("uploads", "The original Upload Service endpoints: base64 JSON and temporary uploads."),
     ("files", "Files by id: list, upload, metadata, download, signed links."),
     ("fs", "Files and folders by path, for the CLI, sync and `curl -T`."),
+    ("sync", "Folder sync: chunk-level delta upload (FastCDC) and the manifest."),
     ("account", "The signed-in user and API tokens."),
     ("meta", "This documentation."),
     ("operations", "Probes and metrics (no credentials, no rate limit)."),

@@ -1,4 +1,4 @@
-"""The original Upload Service API: base64 JSON uploads and temporary uploads (DESIGN §7.1)."""
+"""The original Upload Service API: base64 JSON uploads and temporary uploads."""
 
 from __future__ import annotations
 

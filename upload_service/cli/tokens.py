@@ -35,7 +35,7 @@ def parse_duration(value: str) -> int:
     return seconds
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType[int, object]):
     name = "duration"
 
     def convert(

@@ -1,4 +1,4 @@
-"""The server's HTTP API (DESIGN §7) as a small class over one ``requests.Session``.
+"""The server's HTTP API  as a small class over one ``requests.Session``.
 
 Every failure leaves this module as a :class:`ClientError`: the server's JSON error shape
 ``{"success": false, "error", "code", "details"}``, a non-JSON error page, a refused connection
@@ -212,7 +212,7 @@ def parse(model: type[Model], response: requests.Response) -> Model:
 
 
 def error_from_response(response: requests.Response) -> ClientError:
-    """The server's error answer (JSON shape of DESIGN §7, or any error page) as one error."""
+    """The server's error answer (the JSON error shape, or any error page) as one error."""
     status = response.status_code
     exit_code = _EXIT_CODES.get(status, ExitCode.ERROR)
     try:

@@ -1,4 +1,4 @@
-"""``upload-client``: the command line of DESIGN §9, and the original file server's flags.
+"""``upload-client``: its command line (README), and the original file server's flags.
 
 upload-client ls [FOLDER] [--query Q] [--category C] [--sort S] [--json]
 upload-client put LOCAL [REMOTE] | put LOCAL... --to FOLDER  [--replace|--rename|--temporary]
@@ -44,7 +44,7 @@ REMOTE is a path on the server (folders separated by /) or a file id.
 Configuration: UPLOAD_SERVICE_URL and UPLOAD_SERVICE_TOKEN, else `upload-client login`.
 """
 
-SORT_KEYS = ("name", "size", "created_at", "updated_at")
+SORT_KEYS = ("path", "name", "size", "created_at", "updated_at")
 CATEGORIES = ("image", "video", "audio", "document", "archive", "code", "other")
 
 
@@ -169,7 +169,7 @@ def _add_ls(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     ls.add_argument("--query", "-q", metavar="Q", help="paths containing Q (any case)")
     ls.add_argument("--category", "-c", metavar="C", choices=CATEGORIES, help=", ".join(CATEGORIES))
     ls.add_argument(
-        "--sort", "-s", metavar="S", choices=SORT_KEYS, default="name", help=", ".join(SORT_KEYS)
+        "--sort", "-s", metavar="S", choices=SORT_KEYS, default="path", help=", ".join(SORT_KEYS)
     )
     ls.add_argument("--reverse", "-r", action="store_true", help="descending order")
 
@@ -202,6 +202,7 @@ def _add_get(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     get.add_argument("remote", metavar="REMOTE")
     get.add_argument("local", nargs="?", metavar="LOCAL", help="file or folder; - = stdout")
     get.add_argument("-o", "--output", metavar="LOCAL", help="the same as LOCAL")
+    get.add_argument("--force", "-f", action="store_true", help="overwrite an existing LOCAL")
 
 
 def _add_rm(sub: SubParsers, common: argparse.ArgumentParser) -> None:

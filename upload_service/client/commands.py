@@ -111,7 +111,7 @@ def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
 
 
 def put_targets(paths: Sequence[str], to: str | None) -> list[tuple[Path, str]]:
-    """Each local file and the remote path it goes to, per DESIGN §9."""
+    """Each local file and the remote path it goes to, as the README says."""
     if to is not None:
         return [(Path(p), join(to, Path(p).name)) for p in paths]
     if len(paths) > 2:
@@ -224,6 +224,8 @@ def cmd_get(api: Api, args: argparse.Namespace) -> None:
         write_to_stdout(api, file)
         return
     dest = destination(local, file.name)
+    if dest.exists() and not args.force:
+        raise ClientError(f"{dest} exists already (use --force to overwrite it)", ExitCode.CONFLICT)
     try:
         resumed = download_file(api, file, dest)
     except KeyboardInterrupt:
@@ -259,10 +261,10 @@ def cmd_rm(api: Api, args: argparse.Namespace) -> ExitCode:
     deleted: list[str] = []
 
     def remove(remote: str) -> None:
-        delete_remote(api, remote, recursive=args.recursive)
-        deleted.append(clean(remote))
+        path = delete_remote(api, remote, recursive=args.recursive)
+        deleted.append(path)
         if not wants_json(args):
-            print(f"deleted {clean(remote)}")
+            print(f"deleted {path}")
 
     status = for_each(args.remotes, remove)
     if wants_json(args):
@@ -270,12 +272,14 @@ def cmd_rm(api: Api, args: argparse.Namespace) -> ExitCode:
     return status
 
 
-def delete_remote(api: Api, remote: str, *, recursive: bool) -> None:
+def delete_remote(api: Api, remote: str, *, recursive: bool) -> str:
+    """Delete a file or folder by path, or a file by id; the path that was removed."""
     path = clean(remote)
     if not path:
         raise ClientError("refusing to delete the root folder", ExitCode.USAGE)
     try:
         api.delete_path(path, recursive=recursive)
+        return path
     except ClientError as error:
         if error.code == "folder_not_empty":
             raise error.with_message(
@@ -286,11 +290,13 @@ def delete_remote(api: Api, remote: str, *, recursive: bool) -> None:
         if not looks_like_id(path):
             raise error.with_message(f"no such file or folder on the server: {path}") from None
         try:
-            api.delete_id(path)
+            file = api.file_by_id(path)
+            api.delete_id(path, if_match=file.sha256)
         except ClientError as by_id:
             if by_id.exit_code != ExitCode.NOT_FOUND:
                 raise
             raise error.with_message(f"no such file or folder on the server: {path}") from None
+        return file.path
 
 
 def cmd_delete_flag(api: Api, args: argparse.Namespace) -> ExitCode:

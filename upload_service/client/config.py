@@ -44,7 +44,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     token = environ.get(TOKEN_VARIABLE) or ""
     if not token and saved.get("url") == url:
         token = saved.get("token") or ""
-    if not url or not token:
+    if not url:  # configuration, not credentials: a usage error, as the README says
+        raise ClientError(_missing(url, saved.get("url")), ExitCode.USAGE)
+    if not token:
         raise ClientError(_missing(url, saved.get("url")), ExitCode.AUTH)
     return Config(url=check_url(url), token=token)
 

@@ -34,7 +34,8 @@ def human_size(size: int) -> str:
 
 
 def local_time(value: datetime) -> str:
-    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+    """Local time with its zone, e.g. ``2026-12-06 14:40 CET``."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M %Z").rstrip()
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:

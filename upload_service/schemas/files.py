@@ -84,7 +84,7 @@ class FileListQuery(BaseModel):
     )
     folder: str | None = Field(default=None, max_length=1024)
     recursive: bool = False
-    sort: Literal["name", "size", "created_at", "updated_at"] = "name"
+    sort: Literal["name", "path", "size", "created_at", "updated_at"] = "name"
     order: Literal["asc", "desc"] = "asc"
     limit: int = Field(default=100, ge=1, le=1000)
     cursor: str | None = Field(default=None, max_length=4096)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorOut(BaseModel):
-    """Every error under ``/api/`` (DESIGN §7)."""
+    """Every error under ``/api/`` (docs/architecture.md §6)."""
 
     # The handler always sends all four fields: the schema says so.
     model_config = ConfigDict(json_schema_serialization_defaults_required=True)

@@ -29,7 +29,7 @@ from upload_service.services import placement
 from upload_service.services.categories import category_for
 from upload_service.services.paths import is_within, split_path
 
-SortKey = Literal["name", "size", "created_at", "updated_at"]
+SortKey = Literal["name", "path", "size", "created_at", "updated_at"]
 MAX_DESCRIPTION = 2000
 
 
@@ -47,6 +47,7 @@ class FileQuery:
 
 _SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
     "name": File.name,
+    "path": File.path,
     "size": File.size,
     "created_at": File.created_at,
     "updated_at": File.updated_at,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Literal, Protocol
@@ -86,6 +86,9 @@ class IngestOptions:
     if_match: str | None = None  # the current file's sha256 must be this (412 otherwise)
     temporary: TemporaryUpload | None = None
     description: str | None = None
+    # Runs inside the commit's transaction, after the files are placed (e.g. a tus session
+    # records that it finished in the same transaction that makes its file visible).
+    on_commit: Callable[[Session, list[IngestResult]], None] | None = None
 
 
 @dataclass
@@ -183,6 +186,35 @@ def ingest_files(
         raise
 
 
+def check_declared(
+    runtime: Runtime, owner: User, item: IncomingFile, options: IngestOptions
+) -> None:
+    """Refuse a declared size over ``MAX_FILE_SIZE`` or the owner's quota, before any byte."""
+    if item.declared_size is not None:
+        _check_limits(item.declared_size, 0, _limits_for(runtime, owner, [item], options))
+
+
+def commit_staged(
+    runtime: Runtime,
+    owner: User,
+    item: IncomingFile,
+    blob: StagedBlob,
+    options: IngestOptions,
+) -> IngestResult:
+    """The pipeline's commit for a blob assembled elsewhere (resumable uploads).
+
+    Same checks as a streamed upload: declared size and SHA-256, quota, dedup, conflicts.
+    On any error the blob is deleted.
+    """
+    try:
+        _verify(item, blob)
+        [result] = _commit_with_retries(runtime, owner, [item], [blob], options)
+    except BaseException:
+        runtime.store.delete(blob.key)
+        raise
+    return result
+
+
 def _limits_for(
     runtime: Runtime, owner: User, items: Sequence[IncomingFile], options: IngestOptions
 ) -> _Limits:
@@ -266,6 +298,8 @@ def _commit(
             reused.append(blob.key)
         results.append(_place_file(session, owner, item, row, options, now))
     session.flush()
+    if options.on_commit is not None:
+        options.on_commit(session, results)
     return results, reused
 
 

@@ -22,10 +22,22 @@ class LinkTarget:
     owner_id: int
 
 
+def _duration(seconds: int) -> str:
+    """``7 days``, ``12 hours``, ``90 minutes``, ``45 seconds``: the largest exact unit."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
+
+
 def link_expiry(expires_in: int, max_age: int) -> datetime:
     if expires_in < 1 or expires_in > max_age:
         raise BadRequest(
-            f"expires_in must be between 1 and {max_age} seconds.", code="invalid_expiry"
+            f"A link lasts at most {_duration(max_age)} on this server (SIGNED_URL_MAX_AGE); "
+            f"expires_in must be between 1 and {max_age} seconds.",
+            code="invalid_expiry",
+            details=[{"max_seconds": max_age}],
         )
     return utcnow() + timedelta(seconds=expires_in)
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from upload_service.db import Database, insert_ignoring_conflicts
 from upload_service.errors import Conflict
-from upload_service.models import File, User, utcnow
+from upload_service.models import File, SyncChunk, User, utcnow
 
 LOCAL_LOGIN = "local"
 
@@ -118,11 +118,14 @@ def lock_user(session: Session, user: User) -> None:
 
 
 def usage_bytes(session: Session, user: User) -> int:
-    """Logical bytes counted against the quota: complete and temporary files."""
+    """Logical bytes counted against the quota: complete and temporary files, staged sync chunks."""
     total = session.scalar(
         select(func.coalesce(func.sum(File.size), 0)).where(File.owner_id == user.id)
     )
-    return int(total or 0)
+    staged = session.scalar(
+        select(func.coalesce(func.sum(SyncChunk.size), 0)).where(SyncChunk.owner_id == user.id)
+    )
+    return int(total or 0) + int(staged or 0)
 
 
 def quota_bytes(user: User, default_quota: int) -> int:

@@ -85,3 +85,40 @@ class BlobStore(Protocol):
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` when the backend is unreachable."""
         ...
+
+    # Staging: data that grows over several requests (resumable uploads) before it becomes a blob.
+
+    def stage_append(
+        self, staging_key: str, offset: int, stream: BinaryIO, verify: Verify | None = None
+    ) -> int:
+        """Append ``stream`` to the data staged under ``staging_key``, starting at ``offset``.
+
+        Anything staged past ``offset`` (written by a request whose caller never recorded it)
+        is dropped first; ``offset`` beyond the staged size raises :class:`StagingMismatch`.
+        Once the stream is exhausted ``verify`` is called; if it (or the stream) raises,
+        nothing of this call stays staged. Every byte counted in the returned size (the new
+        staged size) is durable when this returns.
+        """
+        ...
+
+    def stage_size(self, staging_key: str) -> int:
+        """The durably staged size (0 when nothing is staged)."""
+        ...
+
+    def stage_finish(self, staging_key: str, key: str) -> PutResult:
+        """Turn the staged data into the blob ``key`` (atomically, hashed); drop the staging."""
+        ...
+
+    def stage_discard(self, staging_key: str) -> None:
+        """Remove everything staged under ``staging_key``; a missing one is not an error."""
+        ...
+
+
+class Verify(Protocol):
+    def __call__(self) -> None: ...
+
+
+class StagingMismatch(ServiceError):
+    """The staged data is shorter than the offset a write was asked to start at."""
+
+    status, code, message = 409, "offset_mismatch", "The staged data does not match the offset."

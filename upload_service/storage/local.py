@@ -19,7 +19,9 @@ from upload_service.storage.base import (
     BlobStat,
     PutResult,
     SignedUpload,
+    StagingMismatch,
     StorageUnavailable,
+    Verify,
 )
 from upload_service.storage.limited import LimitedReader
 
@@ -116,12 +118,69 @@ class LocalBlobStore:
     ) -> SignedUpload | None:
         return None  # the service signs its own upload URLs for local storage
 
+    def stage_append(
+        self, staging_key: str, offset: int, stream: BinaryIO, verify: Verify | None = None
+    ) -> int:
+        path = self._path(staging_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "r+b") as out:
+            staged = os.fstat(out.fileno()).st_size
+            if offset > staged:
+                raise StagingMismatch(details=[{"staged": staged, "offset": offset}])
+            out.truncate(offset)  # bytes an unrecorded (crashed) write left behind
+            out.seek(offset)
+            try:
+                for chunk in _chunks(stream):
+                    out.write(chunk)
+                if verify is not None:
+                    verify()
+            except BaseException:
+                out.truncate(offset)
+                out.flush()
+                raise
+            finally:
+                out.flush()
+                os.fsync(out.fileno())
+            size = out.tell()
+        if offset == 0:
+            _fsync_dir(path.parent)
+        return size
+
+    def stage_size(self, staging_key: str) -> int:
+        try:
+            return self._path(staging_key).stat().st_size
+        except _MISSING:
+            return 0
+
+    def stage_finish(self, staging_key: str, key: str) -> PutResult:
+        source = self._path(staging_key)
+        target = self._path(key)
+        try:
+            with source.open("rb") as staged:
+                result = _copy_hashing(staged, _NullSink())
+        except _MISSING:
+            raise BlobNotFound() from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)  # same file system: the staged file becomes the blob
+        _fsync_dir(target.parent)
+        return result
+
+    def stage_discard(self, staging_key: str) -> None:
+        with contextlib.suppress(*_MISSING):
+            self._path(staging_key).unlink()
+
     def ping(self) -> None:
         if not os.access(self.root, os.W_OK):
             raise StorageUnavailable(f"storage directory {self.root} is not writable")
 
 
-def _copy_hashing(stream: BinaryIO, out: BinaryIO) -> PutResult:
+class _NullSink:
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+
+def _copy_hashing(stream: BinaryIO, out: BinaryIO | _NullSink) -> PutResult:
     """Copy ``stream`` to ``out`` in bounded chunks, counting and hashing as it goes."""
     digest = hashlib.sha256()
     size = 0

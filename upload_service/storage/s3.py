@@ -20,7 +20,9 @@ from upload_service.storage.base import (
     BlobStat,
     PutResult,
     SignedUpload,
+    StagingMismatch,
     StorageUnavailable,
+    Verify,
 )
 from upload_service.storage.disposition import content_disposition
 
@@ -214,6 +216,53 @@ class S3BlobStore:
             )
         return SignedUpload(method="POST", url=post["url"], fields=post["fields"], headers={})
 
+    # Staging: each append is one object ``<staging_key>/<offset>`` (written atomically by
+    # ``put``, so a crash never leaves a torn segment); finishing streams the segments, in
+    # order, into one multipart upload of the blob. Nothing is buffered across requests, so
+    # the staged size never counts bytes a crash could lose.
+
+    def _segments(self, staging_key: str) -> list[tuple[int, str, int]]:
+        """(offset, key, size) of every staged segment, in offset order."""
+        segments = []
+        for item in self.iter_blobs(staging_key + "/"):
+            name = item.key.rsplit("/", 1)[-1]
+            if name.isdigit():
+                segments.append((int(name), item.key, item.size))
+        return sorted(segments)
+
+    def stage_append(
+        self, staging_key: str, offset: int, stream: BinaryIO, verify: Verify | None = None
+    ) -> int:
+        staged = 0
+        for start, key, size in self._segments(staging_key):
+            if start >= offset:
+                self.delete(key)  # written by a request whose caller never recorded it
+            elif start == staged:
+                staged += size
+        if staged < offset:
+            raise StagingMismatch(details=[{"staged": staged, "offset": offset}])
+        reader = cast(BinaryIO, _VerifyingReader(stream, verify))
+        result = self.put(f"{staging_key}/{offset:020d}", reader)
+        return offset + result.size
+
+    def stage_size(self, staging_key: str) -> int:
+        staged = 0
+        for start, _key, size in self._segments(staging_key):
+            if start == staged:
+                staged += size
+        return staged
+
+    def stage_finish(self, staging_key: str, key: str) -> PutResult:
+        segments = self._segments(staging_key)
+        result = self.put(key, cast(BinaryIO, _ConcatReader(self, [k for _s, k, _n in segments])))
+        for _start, segment, _size in segments:
+            self.delete(segment)
+        return result
+
+    def stage_discard(self, staging_key: str) -> None:
+        for _start, segment, _size in self._segments(staging_key):
+            self.delete(segment)
+
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the bucket answers."""
         try:
@@ -221,6 +270,42 @@ class S3BlobStore:
                 self._probe_client.head_bucket(Bucket=self.bucket)
         except BlobNotFound:
             raise StorageUnavailable(f"bucket {self.bucket!r} does not exist") from None
+
+
+class _VerifyingReader:
+    """Hands out ``stream`` and calls ``verify`` at its end, before the caller sees EOF."""
+
+    def __init__(self, stream: BinaryIO, verify: Verify | None) -> None:
+        self.stream = stream
+        self.verify = verify
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        if not data and self.verify is not None:
+            verify, self.verify = self.verify, None
+            verify()
+        return data
+
+
+class _ConcatReader:
+    """The objects ``keys`` of ``store``, one after the other, as one stream."""
+
+    def __init__(self, store: S3BlobStore, keys: list[str]) -> None:
+        self.store = store
+        self.keys = list(keys)
+        self.current: BinaryIO | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            if self.current is None:
+                if not self.keys:
+                    return b""
+                self.current = self.store.open(self.keys.pop(0))
+            data = self.current.read(size)
+            if data:
+                return data
+            self.current.close()
+            self.current = None
 
 
 class _HashingReader:

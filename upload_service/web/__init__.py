@@ -1,7 +1,7 @@
 """Server-rendered HTML pages and htmx fragments: thin adapters over the services.
 
 Each page template includes the same ``_thing.html`` fragments that htmx requests get alone
-(STYLE.md), so there is one template per piece of UI whichever way it is asked for.
+so there is one template per piece of UI whichever way it is asked for.
 """
 
 from __future__ import annotations

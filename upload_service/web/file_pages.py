@@ -8,8 +8,6 @@ from datetime import datetime
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from upload_service.api.downloads import send_stored_file
-from upload_service.api.files import link_route_url
 from upload_service.auth.current import login_required, require_user
 from upload_service.errors import BadRequest, NotFound, ServiceError
 from upload_service.models import File
@@ -25,6 +23,7 @@ from upload_service.services.previews import (
     read_text_preview,
 )
 from upload_service.services.users import user_write_session
+from upload_service.serving import link_route_url, send_stored_file
 from upload_service.storage.disposition import content_disposition
 from upload_service.web.htmx import is_htmx, page_response
 from upload_service.web.listing import folder_url

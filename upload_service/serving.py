@@ -1,8 +1,10 @@
-"""Streaming a stored file: ETag, 304, single byte ranges (206/416), safe headers."""
+"""HTTP answers shared by the JSON API and the web pages (both adapters import this; neither
+imports the other): streaming a stored file (ETag, 304, single byte ranges 206/416, safe
+headers) and the URL of the signed-link route."""
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, request, url_for
 from werkzeug.wsgi import wrap_file
 
 from upload_service.errors import RangeNotSatisfiable
@@ -66,3 +68,8 @@ def _decorate(response: Response, file: File, etag: str) -> Response:
     response.headers["Content-Disposition"] = content_disposition(file.name)
     response.mimetype = file.content_type
     return response
+
+
+def link_route_url(token: str) -> str:
+    """The absolute URL of our signed-link route (``GET /api/links/<token>``) for ``token``."""
+    return url_for("links.link_download", token=token, _external=True)
