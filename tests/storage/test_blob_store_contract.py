@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import json
 import os
 import re
 import socket
@@ -632,6 +634,35 @@ def test_content_disposition_survives_hostile_names(name: str) -> None:
 def test_content_disposition_rejects_unknown_dispositions() -> None:
     with pytest.raises(ValueError):
         content_disposition("a.txt", 'attachment; filename="x"')
+
+
+def test_signed_upload_stores_the_object_without_credentials(store: BlobStore) -> None:
+    data = os.urandom(1000)
+    signed = store.signed_upload("direct/one", len(data), "text/plain", 60)
+    if signed is None:  # local storage: the service signs its own upload URLs
+        assert isinstance(store, LocalBlobStore)
+        return
+    assert signed.method == "POST"
+    posted = requests.post(
+        signed.url, data=signed.fields, files={"file": ("x", data, "text/plain")}, timeout=30
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    assert store.stat("direct/one").size == len(data)
+    with store.open("direct/one") as stream:
+        assert stream.read() == data
+
+
+def test_signed_upload_policy_pins_key_exact_size_and_content_type(s3_store: S3BlobStore) -> None:
+    # moto does not enforce POST policies, so the policy itself is checked here; real S3 refuses
+    # any other size or type, and completion re-checks the stored size anyway.
+    signed = s3_store.signed_upload("direct/typed", 3, "text/plain", 60)
+    assert signed is not None
+    policy = json.loads(base64.b64decode(signed.fields["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 3, 3] in conditions
+    assert {"Content-Type": "text/plain"} in conditions
+    assert {"key": f"{S3_PREFIX}/direct/typed"} in conditions
+    assert signed.fields["key"] == f"{S3_PREFIX}/direct/typed"
 
 
 # Staging (resumable uploads): appends are durable, re-appends at an offset drop what follows,

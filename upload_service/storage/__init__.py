@@ -10,6 +10,7 @@ from upload_service.storage.base import (
     BlobStat,
     BlobStore,
     PutResult,
+    SignedUpload,
     StorageUnavailable,
 )
 
@@ -18,6 +19,7 @@ __all__ = [
     "BlobStat",
     "BlobStore",
     "PutResult",
+    "SignedUpload",
     "StorageUnavailable",
     "open_blob_store",
 ]

@@ -37,6 +37,16 @@ class BlobStat:
     modified_at: datetime
 
 
+@dataclass(frozen=True)
+class SignedUpload:
+    """How a client uploads one object straight to the backend, with no other credential."""
+
+    method: str
+    url: str
+    fields: dict[str, str]
+    headers: dict[str, str]
+
+
 @runtime_checkable
 class BlobStore(Protocol):
     """Opaque-key object storage.
@@ -64,6 +74,12 @@ class BlobStore(Protocol):
         self, key: str, expires_in: int, filename: str, content_type: str
     ) -> str | None:
         """A URL that fetches the object without credentials, or ``None`` if unsupported."""
+        ...
+
+    def signed_upload(
+        self, key: str, size: int, content_type: str, expires_in: int
+    ) -> SignedUpload | None:
+        """A direct upload of exactly ``size`` bytes to ``key``, or ``None`` if unsupported."""
         ...
 
     def ping(self) -> None:

@@ -18,6 +18,7 @@ from upload_service.storage.base import (
     BlobNotFound,
     BlobStat,
     PutResult,
+    SignedUpload,
     StagingMismatch,
     StorageUnavailable,
     Verify,
@@ -111,6 +112,11 @@ class LocalBlobStore:
         self, key: str, expires_in: int, filename: str, content_type: str
     ) -> str | None:
         return None  # the service signs its own URLs for local storage
+
+    def signed_upload(
+        self, key: str, size: int, content_type: str, expires_in: int
+    ) -> SignedUpload | None:
+        return None  # the service signs its own upload URLs for local storage
 
     def stage_append(
         self, staging_key: str, offset: int, stream: BinaryIO, verify: Verify | None = None

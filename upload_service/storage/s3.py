@@ -19,6 +19,7 @@ from upload_service.storage.base import (
     BlobNotFound,
     BlobStat,
     PutResult,
+    SignedUpload,
     StagingMismatch,
     StorageUnavailable,
     Verify,
@@ -195,6 +196,25 @@ class S3BlobStore:
             return self._client.generate_presigned_url(
                 "get_object", Params=params, ExpiresIn=expires_in
             )
+
+    def signed_upload(
+        self, key: str, size: int, content_type: str, expires_in: int
+    ) -> SignedUpload | None:
+        """A presigned POST whose policy pins the key, the exact size and the content type."""
+        fields = {"Content-Type": content_type}
+        conditions: list[Any] = [
+            ["content-length-range", size, size],
+            {"Content-Type": content_type},
+        ]
+        with _storage_errors():
+            post = self._client.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=self._object_key(key),
+                Fields=fields,
+                Conditions=conditions,
+                ExpiresIn=expires_in,
+            )
+        return SignedUpload(method="POST", url=post["url"], fields=post["fields"], headers={})
 
     # Staging: each append is one object ``<staging_key>/<offset>`` (written atomically by
     # ``put``, so a crash never leaves a torn segment); finishing streams the segments, in
