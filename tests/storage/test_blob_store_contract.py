@@ -665,6 +665,40 @@ def test_signed_upload_policy_pins_key_exact_size_and_content_type(s3_store: S3B
     assert signed.fields["key"] == f"{S3_PREFIX}/direct/typed"
 
 
+def test_promote_moves_an_uploaded_object_into_a_hashed_blob(store: BlobStore) -> None:
+    data = os.urandom(3000)
+    store.put("staging/direct-up", io.BytesIO(data))
+    result = store.promote("staging/direct-up", "blobs/promoted")
+    assert result == PutResult(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    with store.open("blobs/promoted") as stream:
+        assert stream.read() == data
+    with pytest.raises(BlobNotFound):
+        store.stat("staging/direct-up")
+    # a client writing the upload key again cannot change the blob
+    store.put("staging/direct-up", io.BytesIO(b"overwritten"))
+    with store.open("blobs/promoted") as stream:
+        assert stream.read() == data
+
+
+def test_promote_of_a_missing_object_is_blob_not_found(store: BlobStore) -> None:
+    with pytest.raises(BlobNotFound):
+        store.promote("staging/never-uploaded", "blobs/nothing")
+    with pytest.raises(BlobNotFound):
+        store.stat("blobs/nothing")
+
+
+def test_s3_promote_copies_large_objects_in_parts(
+    s3_store: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("upload_service.storage.s3.COPY_PART_SIZE", 5 * 1024 * 1024)
+    data = os.urandom(11 * 1024 * 1024)
+    s3_store.put("staging/big-direct", io.BytesIO(data))
+    result = s3_store.promote("staging/big-direct", "blobs/big-promoted")
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    with s3_store.open("blobs/big-promoted") as stream:
+        assert stream.read() == data
+
+
 # Staging (resumable uploads): appends are durable, re-appends at an offset drop what follows,
 # a failed verify keeps nothing of the call, finishing yields one hashed blob.
 

@@ -82,6 +82,15 @@ class BlobStore(Protocol):
         """A direct upload of exactly ``size`` bytes to ``key``, or ``None`` if unsupported."""
         ...
 
+    def promote(self, source_key: str, key: str) -> PutResult:
+        """Make the object a client uploaded straight to ``source_key`` the blob ``key``.
+
+        Moves it (``source_key`` is gone afterwards) and hashes what ``key`` now holds, so a
+        client writing ``source_key`` again can never change the blob. A missing source raises
+        :class:`BlobNotFound`; on any failure nothing is left under ``key``.
+        """
+        ...
+
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` when the backend is unreachable."""
         ...

@@ -154,17 +154,23 @@ class LocalBlobStore:
             return 0
 
     def stage_finish(self, staging_key: str, key: str) -> PutResult:
-        source = self._path(staging_key)
+        return self.promote(staging_key, key)  # the staged data is one file
+
+    def promote(self, source_key: str, key: str) -> PutResult:
+        source = self._path(source_key)
         target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            with source.open("rb") as staged:
-                result = _copy_hashing(staged, _NullSink())
+            os.replace(source, target)  # same file system: the uploaded file becomes the blob
         except _MISSING:
             raise BlobNotFound() from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)  # same file system: the staged file becomes the blob
         _fsync_dir(target.parent)
-        return result
+        try:
+            with target.open("rb") as blob:
+                return _copy_hashing(blob, _NullSink())
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
 
     def stage_discard(self, staging_key: str) -> None:
         with contextlib.suppress(*_MISSING):

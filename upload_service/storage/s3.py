@@ -6,11 +6,12 @@ import hashlib
 import io
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
@@ -35,6 +36,8 @@ PART_SIZE = 8 * 1024 * 1024
 # S3 allows 10,000 parts; growing the part size every 1,000 parts lifts the object limit from
 # 78 GiB to about 430 GiB while ordinary uploads keep 8 MiB parts (and 8 MiB of memory).
 _PARTS_PER_SIZE_STEP = 1000
+# Server-side copies (promote) move this much per request; below it, one CopyObject.
+COPY_PART_SIZE = 256 * 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
@@ -262,6 +265,30 @@ class S3BlobStore:
     def stage_discard(self, staging_key: str) -> None:
         for _start, segment, _size in self._segments(staging_key):
             self.delete(segment)
+
+    def promote(self, source_key: str, key: str) -> PutResult:
+        """A server-side copy (multipart above :data:`COPY_PART_SIZE`), then the source goes.
+
+        The copy is hashed by reading it back: S3 keeps a whole-object SHA-256 only for
+        single-part objects uploaded with one, which a presigned POST or copy does not give.
+        """
+        source = {"Bucket": self.bucket, "Key": self._object_key(source_key)}
+        target = self._object_key(key)
+        config = TransferConfig(multipart_threshold=COPY_PART_SIZE, multipart_chunksize=COPY_PART_SIZE)
+        try:
+            with _storage_errors():
+                self._client.copy(source, self.bucket, target, Config=config)
+            self.delete(source_key)
+            digest = hashlib.sha256()
+            size = 0
+            with closing(self.open(key)) as body:
+                while chunk := body.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except BaseException:
+            self.delete(key)
+            raise
+        return PutResult(size=size, sha256=digest.hexdigest())
 
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the bucket answers."""
