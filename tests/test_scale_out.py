@@ -262,31 +262,36 @@ def expire_temporary_upload(cluster: Cluster, member: Member) -> str:
     return token
 
 
+def sweep_at_once(*servers: RunningServer) -> list[str]:
+    """``upload-service sweep`` on each of ``servers``, released together; their outputs."""
+    barrier = threading.Barrier(len(servers))
+
+    def sweep(server: RunningServer) -> str:
+        barrier.wait(timeout=TIMEOUT)
+        return sweep_on(server)
+
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        return list(pool.map(sweep, servers))
+
+
 def test_only_one_sweeper_works_at_a_time_across_instances(cluster: Cluster) -> None:
     token = expire_temporary_upload(cluster, cluster.new_user("sweep"))
     holder = "instance-a.example:4242:cafe0001"  # A's sweeper, in the middle of a sweep
 
     assert acquire_lease(cluster.db, LEASE_NAME, holder, utcnow(), timedelta(minutes=5))
     try:
-        for server in (cluster.a, cluster.b):
-            output = sweep_on(server)
+        for output in sweep_at_once(cluster.a, cluster.b):
             assert output.startswith("sweep skipped: another sweeper holds the lease"), output
             assert holder in output
         with cluster.db.session() as session:
             assert session.get(TemporaryUpload, token) is not None  # nobody swept it
-            assert session.get(Lease, LEASE_NAME).holder == holder  # type: ignore[union-attr]
+            lease = session.get(Lease, LEASE_NAME)
+            assert lease is not None and lease.holder == holder
     finally:
         release_lease(cluster.db, LEASE_NAME, holder)
 
     # Both instances sweep at once: the expired upload is removed once, and no run fails.
-    barrier = threading.Barrier(4)
-
-    def sweep_together(server: RunningServer) -> str:
-        barrier.wait(timeout=TIMEOUT)
-        return sweep_on(server)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        outputs = list(pool.map(sweep_together, [cluster.a, cluster.b, cluster.a, cluster.b]))
+    outputs = sweep_at_once(cluster.a, cluster.b)
     removed = [re.search(r"(\d+) expired temporary upload", line) for line in outputs]
     assert sum(int(match.group(1)) for match in removed if match) == 1, outputs
     for line in outputs:
