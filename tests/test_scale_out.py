@@ -48,6 +48,8 @@ from upload_service.services.links import sign_download_link
 from upload_service.services.tokens import create_api_token
 from upload_service.sweeper import LEASE_NAME, acquire_lease, release_lease
 
+pytestmark = pytest.mark.slow
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RATE_LIMIT = 10  # per minute, per user: small enough to spend in a test
 TIMEOUT = 60
