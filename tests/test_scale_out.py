@@ -16,7 +16,9 @@ A test of another cross-instance flow has the same shape: ``user = cluster.new_u
 a request to ``cluster.a``, then the follow-up to ``cluster.b`` (``http(user)`` sends the
 bearer token). The signed direct upload of DESIGN §7.3 (``POST /api/uploads`` on A, the
 upload to the presigned URL, ``POST /api/uploads/<id>/complete`` on B) belongs here too, next to
-the signed link test.
+the signed link test. Mind the budget: a user may make :data:`RATE_LIMIT` requests a minute,
+and anonymous requests (sign-in pages, signed links of this service) share one budget, that of
+127.0.0.1, across the module; presigned S3 URLs go to moto and cost nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import requests
 from sqlalchemy import select, update
 
 from tests.fixtures.database import PG_ADMIN_URL, fresh_postgres_database, postgres_problem
-from tests.fixtures.s3 import S3_REGION
+from tests.fixtures.s3 import AWS_TEST_ENV, S3_REGION, remove_bucket
 from tests.fixtures.server import RunningServer, running_server
 from upload_service.db import Database
 from upload_service.models import File, Lease, TemporaryUpload, User, utcnow
@@ -53,13 +55,6 @@ pytestmark = pytest.mark.slow
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RATE_LIMIT = 10  # per minute, per user: small enough to spend in a test
 TIMEOUT = 60
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": S3_REGION,
-    "AWS_CONFIG_FILE": os.devnull,
-    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-}
 _CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 _HTMX_CSRF = re.compile(r"hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}'")
 
@@ -121,14 +116,16 @@ def cluster(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "s3",
         endpoint_url=moto_server,
         region_name=S3_REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=AWS_TEST_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS_TEST_ENV["AWS_SECRET_ACCESS_KEY"],
     )
-    s3.create_bucket(Bucket=bucket)
     with ExitStack() as stack:
+        s3.create_bucket(Bucket=bucket)
+        stack.callback(remove_bucket, s3, bucket)
+        stack.callback(_forget_counters, redis_client, prefix)
         database_url = stack.enter_context(fresh_postgres_database())
         settings = {
-            **AWS_ENV,
+            **AWS_TEST_ENV,
             "SECRET_KEY": secrets.token_urlsafe(32),
             "DATABASE_URL": database_url,
             "STORAGE_URL": f"s3://{bucket}/uploads",
@@ -143,24 +140,19 @@ def cluster(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "SWEEP_INTERVAL": "0",
             "WORKERS": "1",
         }
-        a_dir, b_dir = tmp_path_factory.mktemp("instance-a"), tmp_path_factory.mktemp("b")
-        servers = [stack.enter_context(running_server(d, **settings)) for d in (a_dir, b_dir)]
+        servers = [
+            stack.enter_context(running_server(tmp_path_factory.mktemp(name), **settings))
+            for name in ("instance-a", "instance-b")
+        ]
         db = Database(database_url)
         stack.callback(db.dispose)
         yield Cluster(servers[0], servers[1], db, settings, redis_client)
-    for key in redis_client.scan_iter(match=f"*{prefix}*"):
-        redis_client.delete(key)
-    redis_client.close()
-    _remove_bucket(s3, bucket)
 
 
-def _remove_bucket(s3: Any, bucket: str) -> None:
-    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            s3.delete_object(Bucket=bucket, Key=item["Key"])
-    s3.delete_bucket(Bucket=bucket)
+def _forget_counters(client: redis.Redis, prefix: str) -> None:
+    for key in client.scan_iter(match=f"*{prefix}*"):
+        client.delete(key)
+    client.close()
 
 
 def http(member: Member) -> requests.Session:
