@@ -9,6 +9,7 @@ from upload_service.runtime import Runtime
 
 def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.account import bp as account_bp
+    from upload_service.api.direct import bp as direct_bp
     from upload_service.api.files import bp as files_bp
     from upload_service.api.folders import bp as folders_bp
     from upload_service.api.fs import bp as fs_bp
@@ -26,6 +27,7 @@ def init_api(app: Flask, runtime: Runtime) -> None:
         openapi_bp,
         account_bp,
         uploads_bp,
+        direct_bp,
         files_bp,
         links_bp,
         fs_bp,

@@ -29,6 +29,7 @@ from upload_service.schemas.auth import (
     TokenCreated,
     TokenList,
 )
+from upload_service.schemas.direct import DirectUploadIn, DirectUploadOut, DirectUploadStatus
 from upload_service.schemas.files import (
     Base64Batch,
     FileList,
@@ -179,6 +180,8 @@ FS_PATH = _path_param(
     "path", "A path such as `docs/report.pdf` (`/`-separated, no leading `/`).", "docs/report.pdf"
 )
 TUS_ID = _path_param("upload_id", "The id at the end of the upload's `Location`.", "abc123")
+UPLOAD_ID = _path_param("upload_id", "The `upload_id` from `POST /api/uploads`.", "$UPLOAD_ID")
+UPLOAD_TOKEN = _path_param("token", "The signed token at the end of the upload `url`.", "$TOKEN")
 FOLDER_PATH = _path_param("path", "A folder path such as `docs/2024`.", "docs/2024")
 ON_CONFLICT = Param(
     "on_conflict",
@@ -208,6 +211,12 @@ class MultipartUpload(BaseModel):
     folder: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=2000)
     on_conflict: OnConflict = "error"
+
+
+class SignedUploadForm(BaseModel):
+    """The form of ``POST /api/signed-uploads/{token}``."""
+
+    file: bytes = Field(description="The file, exactly the declared size.")
 
 
 # --- The table ------------------------------------------------------------------------------------
@@ -350,6 +359,81 @@ OPERATIONS: tuple[Operation, ...] = (
             *DOWNLOAD_HEADERS,
         ),
         description="Needs no credentials; tampered, expired or foreign links answer 403.",
+        public=True,
+    ),
+    # Signed direct uploads
+    Operation(
+        "POST",
+        "/api/uploads",
+        "Request a signed upload URL",
+        "direct",
+        {
+            201: json_reply(
+                "Where and how to send the bytes, with no other credential.", DirectUploadOut
+            )
+        },
+        errors=(400, 409, 413, 415, 507),
+        body=Content(
+            DirectUploadIn,
+            example={"path": "videos/talk.mp4", "size": 1048576, "content_type": "video/mp4"},
+        ),
+        description="With S3 storage the URL is a presigned POST whose policy pins the key, the "
+        "exact size and the content type; with local storage it is a signed URL of this "
+        "service that takes one `PUT` (or multipart `POST`) of exactly `size` bytes. Then call "
+        "`POST /api/uploads/{upload_id}/complete`.",
+    ),
+    Operation(
+        "GET",
+        "/api/uploads/{upload_id}",
+        "A direct upload's state",
+        "direct",
+        {200: json_reply("`pending`, `complete`, `expired` or `failed`.", DirectUploadStatus)},
+        errors=(404,),
+        params=(UPLOAD_ID,),
+    ),
+    Operation(
+        "DELETE",
+        "/api/uploads/{upload_id}",
+        "Abort a direct upload",
+        "direct",
+        {204: Reply("Aborted; whatever was uploaded is deleted and the URL refuses more.")},
+        errors=(404, 409),
+        params=(UPLOAD_ID,),
+    ),
+    Operation(
+        "POST",
+        "/api/uploads/{upload_id}/complete",
+        "Verify a direct upload and make it a file",
+        "direct",
+        {200: json_reply("The file (the same one when completed again).", FileOutEnvelope)},
+        errors=(404, 409, 410, 422, 507),
+        params=(UPLOAD_ID,),
+        description="Checks that the object exists (else 409), has the declared size and, when "
+        "declared, SHA-256 (else 422: the object is deleted and the session `failed`).",
+    ),
+    Operation(
+        "PUT",
+        "/api/signed-uploads/{token}",
+        "Upload to a signed URL (local storage)",
+        "direct",
+        {204: Reply("Received; now complete the upload.")},
+        errors=(400, 403, 404, 409, 410, 413, 422, 507),
+        body=Content(BINARY, ANY_BYTES),
+        params=(UPLOAD_TOKEN,),
+        description="Needs no credentials; the signature is the permission. Expired or "
+        "tampered signatures answer 403 (`signature_expired`, `signature_invalid`).",
+        public=True,
+    ),
+    Operation(
+        "POST",
+        "/api/signed-uploads/{token}",
+        "Upload to a signed URL as a multipart form (local storage)",
+        "direct",
+        {204: Reply("Received; now complete the upload.")},
+        errors=(400, 403, 404, 409, 410, 413, 422, 507),
+        body=Content(SignedUploadForm, "multipart/form-data"),
+        params=(UPLOAD_TOKEN,),
+        description="Like the `PUT`, with the file in a part named `file`.",
         public=True,
     ),
     # Path addressing
@@ -648,6 +732,7 @@ OPERATIONS: tuple[Operation, ...] = (
 TAGS = (
     ("uploads", "The original Upload Service endpoints: base64 JSON and temporary uploads."),
     ("files", "Files by id: list, upload, metadata, download, signed links."),
+    ("direct", "Signed direct uploads: clients upload straight to storage, then complete."),
     ("fs", "Files and folders by path, for the CLI, sync and `curl -T`."),
     ("sync", "Folder sync: chunk-level delta upload (FastCDC) and the manifest."),
     ("account", "The signed-in user and API tokens."),

@@ -227,9 +227,27 @@ def _limits_for(
     return _Limits(max_size=runtime.settings.MAX_FILE_SIZE, quota_left=max(quota - used, 0))
 
 
-def stage_stream(store: BlobStore, item: IncomingFile, limits: _Limits) -> StagedBlob:
-    """Write one stream to a new blob key, enforcing limits and verifying what was declared."""
-    key = new_blob_key()
+def receive_declared(
+    runtime: Runtime, owner: User, item: IncomingFile, key: str, options: IngestOptions
+) -> StagedBlob:
+    """Stream one item to ``key`` (not a blob yet) under the pipeline's limits.
+
+    The signed upload URL of local storage: not a byte past the declared size, the file size
+    limit or the quota is written, and the declared size and SHA-256 are verified.
+    """
+    limits = _limits_for(runtime, owner, [item], options)
+    if item.declared_size is not None:
+        _check_limits(item.declared_size, 0, limits)
+        limits.max_size = min(limits.max_size, item.declared_size)
+    return stage_stream(runtime.store, item, limits, key=key)
+
+
+def stage_stream(
+    store: BlobStore, item: IncomingFile, limits: _Limits, key: str | None = None
+) -> StagedBlob:
+    """Write one stream to ``key`` (a new blob key by default), enforcing limits and verifying
+    what was declared."""
+    key = key or new_blob_key()
     reader = LimitedStream(item.stream, limits)
     result = store.put(key, reader)  # type: ignore[arg-type]
     blob = StagedBlob(key=key, size=result.size, sha256=result.sha256)

@@ -34,7 +34,7 @@ def _duration(seconds: int) -> str:
 def link_expiry(expires_in: int, max_age: int) -> datetime:
     if expires_in < 1 or expires_in > max_age:
         raise BadRequest(
-            f"A link lasts at most {_duration(max_age)} on this server (SIGNED_URL_MAX_AGE); "
+            f"A signed URL lasts at most {_duration(max_age)} on this server (SIGNED_URL_MAX_AGE); "
             f"expires_in must be between 1 and {max_age} seconds.",
             code="invalid_expiry",
             details=[{"max_seconds": max_age}],

@@ -29,6 +29,7 @@ from upload_service.storage.disposition import content_disposition
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -272,9 +273,11 @@ class S3BlobStore:
         The copy is hashed by reading it back: S3 keeps a whole-object SHA-256 only for
         single-part objects uploaded with one, which a presigned POST or copy does not give.
         """
-        source = {"Bucket": self.bucket, "Key": self._object_key(source_key)}
+        source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": self._object_key(source_key)}
         target = self._object_key(key)
-        config = TransferConfig(multipart_threshold=COPY_PART_SIZE, multipart_chunksize=COPY_PART_SIZE)
+        config = TransferConfig(
+            multipart_threshold=COPY_PART_SIZE, multipart_chunksize=COPY_PART_SIZE
+        )
         try:
             with _storage_errors():
                 self._client.copy(source, self.bucket, target, Config=config)
