@@ -8,9 +8,9 @@ or a timeout.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from pydantic import BaseModel, ValidationError
@@ -19,9 +19,11 @@ from requests.adapters import HTTPAdapter
 from upload_service.client.config import Config
 from upload_service.client.errors import ClientError, ExitCode
 from upload_service.schemas.auth import MeOut
+from upload_service.schemas.direct import DirectUploadOut
 from upload_service.schemas.files import (
     FileList,
     FileOut,
+    FileOutEnvelope,
     FolderOut,
     LinkOut,
     MoveOut,
@@ -92,19 +94,30 @@ class Api:
 
     def request(self, method: str, route: str, **kwargs: Any) -> requests.Response:
         """Send one request; a :class:`ClientError` unless the answer is 2xx (or 304)."""
+        return self._send(self.session.request, self.base, method, self.base + route, **kwargs)
+
+    def request_signed(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send to a signed URL (maybe not ours: S3): no token, the signature is the permission."""
+        where = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+        return self._send(requests.request, where, method, url, **kwargs)
+
+    @staticmethod
+    def _send(
+        send: Callable[..., requests.Response], where: str, method: str, url: str, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", (CONNECT_TIMEOUT, READ_TIMEOUT))
         try:
-            response = self.session.request(method, self.base + route, **kwargs)
+            response = send(method, url, **kwargs)
         except requests.Timeout as exc:
             raise ClientError(
-                f"the server at {self.base} did not answer in time", ExitCode.UNREACHABLE
+                f"the server at {where} did not answer in time", ExitCode.UNREACHABLE
             ) from exc
         except requests.ConnectionError as exc:
             raise ClientError(
-                f"cannot reach the server at {self.base} ({_reason(exc)})", ExitCode.UNREACHABLE
+                f"cannot reach the server at {where} ({_reason(exc)})", ExitCode.UNREACHABLE
             ) from exc
         except requests.RequestException as exc:
-            raise ClientError(f"request to {self.base} failed: {exc}") from exc
+            raise ClientError(f"request to {where} failed: {exc}") from exc
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
@@ -164,6 +177,14 @@ class Api:
             headers=headers,
         )
         return parse(FileOut, response), response.status_code == 201
+
+    def request_direct_upload(self, body: dict[str, Any]) -> DirectUploadOut:
+        """A signed URL to upload one file straight to storage (``POST /api/uploads``)."""
+        return self.json(DirectUploadOut, "POST", "/api/uploads", json=body)
+
+    def complete_direct_upload(self, upload_id: str) -> FileOut:
+        route = f"/api/uploads/{upload_id}/complete"
+        return self.json(FileOutEnvelope, "POST", route).file
 
     def upload_temporary(self, items: list[dict[str, str]]) -> TemporaryUploadOut:
         """The original base64 JSON temporary upload (``PUT /api/upload_temporary``)."""

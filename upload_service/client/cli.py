@@ -195,6 +195,11 @@ def _add_put(sub: SubParsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="upload as temporary files (base64 JSON, up to 64 MiB): prints the token to persist",
     )
+    put.add_argument(
+        "--direct",
+        action="store_true",
+        help="upload straight to storage through a signed URL (S3: the bytes bypass the server)",
+    )
 
 
 def _add_get(sub: SubParsers, common: argparse.ArgumentParser) -> None:

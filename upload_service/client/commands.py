@@ -26,6 +26,7 @@ from upload_service.client.transfer import (
     download_file,
     open_local,
     part_path,
+    upload_direct,
     upload_file,
     write_to_stdout,
 )
@@ -88,6 +89,8 @@ def cmd_list_paths(api: Api, _args: argparse.Namespace) -> None:
 def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
     """``put LOCAL [REMOTE]`` and ``put LOCAL... --to FOLDER``."""
     targets = put_targets(args.paths, args.to)
+    if args.temporary and args.direct:
+        raise ClientError("--direct and --temporary cannot be combined", ExitCode.USAGE)
     if args.temporary:
         put_temporary(api, targets, as_json=wants_json(args))
         return ExitCode.OK
@@ -97,7 +100,10 @@ def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
     def upload(target: tuple[Path, str]) -> None:
         local, remote = target
         try:
-            file, created = upload_file(api, local, remote, on_conflict)
+            if args.direct:
+                file, created = upload_direct(api, local, remote, on_conflict), True
+            else:
+                file, created = upload_file(api, local, remote, on_conflict)
         except ClientError as error:
             raise explain_put_error(error, remote) from error
         stored.append(file)
