@@ -14,9 +14,7 @@ skip (``./dev test`` starts both when they are installed; CI always has them).
 
 A test of another cross-instance flow has the same shape: ``user = cluster.new_user("name")``,
 a request to ``cluster.a``, then the follow-up to ``cluster.b`` (``http(user)`` sends the
-bearer token). The signed direct upload of DESIGN §7.3 (``POST /api/uploads`` on A, the
-upload to the presigned URL, ``POST /api/uploads/<id>/complete`` on B) belongs here too, next to
-the signed link test. Mind the budget: a user may make :data:`RATE_LIMIT` requests a minute,
+bearer token). Mind the budget: a user may make :data:`RATE_LIMIT` requests a minute,
 and anonymous requests (sign-in pages, signed links of this service) share one budget, that of
 127.0.0.1, across the module; presigned S3 URLs go to moto and cost nothing.
 """
@@ -381,3 +379,32 @@ def test_a_link_signed_with_the_shared_key_is_honoured_by_b(cluster: Cluster) ->
     assert served.status_code == 200 and served.content == data
     refused = requests.get(f"{cluster.b.url}/api/links/{foreign}", timeout=TIMEOUT)
     assert refused.status_code == 403
+
+
+# -- 6. signed direct uploads -----------------------------------------------------------------
+
+
+def test_a_signed_upload_requested_on_a_completes_on_b(cluster: Cluster) -> None:
+    client = http(cluster.new_user("direct"))
+    data = os.urandom(300_000)
+    digest = hashlib.sha256(data).hexdigest()
+    body = {"path": "direct/posted.bin", "size": len(data), "sha256": digest}
+    signed = ok(client.post(f"{cluster.a.url}/api/uploads", json=body, timeout=TIMEOUT), 201)
+    assert signed["method"] == "POST" and signed["url"].startswith(
+        cluster.settings["S3_ENDPOINT_URL"]
+    )
+
+    posted = requests.post(
+        signed["url"], data=signed["fields"], files={"file": ("posted.bin", data)}, timeout=TIMEOUT
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+    status = ok(client.get(f"{cluster.b.url}/api/uploads/{signed['upload_id']}", timeout=TIMEOUT))
+    assert status["state"] == "pending"
+    done = ok(
+        client.post(f"{cluster.b.url}/api/uploads/{signed['upload_id']}/complete", timeout=TIMEOUT)
+    )
+    assert done["file"]["sha256"] == digest
+    download = client.get(
+        f"{cluster.a.url}/api/files/{done['file']['id']}/content", timeout=TIMEOUT
+    )
+    assert download.content == data
