@@ -690,6 +690,7 @@ def test_promote_of_a_missing_object_is_blob_not_found(store: BlobStore) -> None
 def test_s3_promote_copies_large_objects_in_parts(
     s3_store: S3BlobStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("upload_service.storage.s3.SINGLE_COPY_LIMIT", 5 * 1024 * 1024)
     monkeypatch.setattr("upload_service.storage.s3.COPY_PART_SIZE", 5 * 1024 * 1024)
     data = os.urandom(11 * 1024 * 1024)
     s3_store.put("staging/big-direct", io.BytesIO(data))

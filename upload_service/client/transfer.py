@@ -156,7 +156,7 @@ class MultipartBody:
                 if piece:
                     return piece
                 continue
-            data = piece.read(amount if amount > 0 else READ_BLOCK)
+            data = piece.read(max(amount, READ_BLOCK))  # big blocks: fewer trips through Python
             if data:
                 return data
             self._pieces.pop(0)

@@ -37,8 +37,10 @@ PART_SIZE = 8 * 1024 * 1024
 # S3 allows 10,000 parts; growing the part size every 1,000 parts lifts the object limit from
 # 78 GiB to about 430 GiB while ordinary uploads keep 8 MiB parts (and 8 MiB of memory).
 _PARTS_PER_SIZE_STEP = 1000
-# Server-side copies (promote) move this much per request; below it, one CopyObject.
-COPY_PART_SIZE = 256 * 1024 * 1024
+# promote: one CopyObject up to S3's limit for it (5 GiB), a multipart copy of parts this
+# size above it.
+SINGLE_COPY_LIMIT = 5 * 1024**3
+COPY_PART_SIZE = 512 * 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
@@ -268,19 +270,15 @@ class S3BlobStore:
             self.delete(segment)
 
     def promote(self, source_key: str, key: str) -> PutResult:
-        """A server-side copy (multipart above :data:`COPY_PART_SIZE`), then the source goes.
+        """A server-side copy, then the source goes.
 
         The copy is hashed by reading it back: S3 keeps a whole-object SHA-256 only for
         single-part objects uploaded with one, which a presigned POST or copy does not give.
         """
         source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": self._object_key(source_key)}
         target = self._object_key(key)
-        config = TransferConfig(
-            multipart_threshold=COPY_PART_SIZE, multipart_chunksize=COPY_PART_SIZE
-        )
         try:
-            with _storage_errors():
-                self._client.copy(source, self.bucket, target, Config=config)
+            self._copy(source, target, self.stat(source_key).size)
             self.delete(source_key)
             digest = hashlib.sha256()
             size = 0
@@ -292,6 +290,16 @@ class S3BlobStore:
             self.delete(key)
             raise
         return PutResult(size=size, sha256=digest.hexdigest())
+
+    def _copy(self, source: CopySourceTypeDef, target: str, size: int) -> None:
+        with _storage_errors():
+            if size <= SINGLE_COPY_LIMIT:
+                self._client.copy_object(CopySource=source, Bucket=self.bucket, Key=target)
+                return
+            config = TransferConfig(
+                multipart_threshold=SINGLE_COPY_LIMIT, multipart_chunksize=COPY_PART_SIZE
+            )
+            self._client.copy(source, self.bucket, target, Config=config)
 
     def ping(self) -> None:
         """Raise :class:`StorageUnavailable` unless the bucket answers."""
