@@ -28,9 +28,10 @@ import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tus import PeakRSS, _tree_rss  # noqa: E402  (this directory is on sys.path)
-from tests.fixtures.server import running_server  # noqa: E402
-from upload_service.client.transfer import HashingReader, MultipartBody  # noqa: E402
+from tus import PeakRSS, _tree_rss
+
+from tests.fixtures.server import running_server
+from upload_service.client.transfer import HashingReader, MultipartBody
 
 MiB = 1024 * 1024
 TIMEOUT = 900
@@ -175,7 +176,8 @@ def run(args: argparse.Namespace, work: Path, endpoint: str) -> None:
         direct = timed(lambda: signed_direct(server.url, auth, source), args.rounds)
         print(f"{args.size_mib} MiB to S3 (moto), median of {args.rounds}:")
         print(
-            f"  boto3 upload_fileobj straight  {straight:6.2f} s  {size / straight / MiB:7.1f} MiB/s"
+            f"  boto3 upload_fileobj straight  {straight:6.2f} s  "
+            f"{size / straight / MiB:7.1f} MiB/s"
         )
         print(
             f"  PUT /api/fs through the server {ours:6.2f} s  {size / ours / MiB:7.1f} MiB/s"
