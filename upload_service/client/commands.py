@@ -211,6 +211,7 @@ def cmd_upload_flag(api: Api, args: argparse.Namespace) -> ExitCode:
         paths=[args.upload],
         to=None,
         temporary=False,
+        direct=False,
         replace=False,
         rename=False,
         json=wants_json(args),
