@@ -1,22 +1,30 @@
 """``GET /metrics``: Prometheus metrics, like ``/healthz`` without credentials or rate limit.
 
-Request counts, durations and uploaded bytes are counted per process: each gunicorn worker
-keeps its own and a scrape sees the worker that answers it. File and user totals are read from
-the database at scrape time (two aggregate queries), so every worker reports the same values.
+Request counts, durations and uploaded bytes count every request of the instance, whichever
+gunicorn worker answered it. ``upload-service serve`` runs prometheus-client's multiprocess mode:
+it gives its workers one private directory (``PROMETHEUS_MULTIPROC_DIR``), each worker writes its
+values to its own memory-mapped files there, and a scrape adds up all the files. A worker that
+dies leaves its counts behind, so totals never go down. Without that directory (an app built in
+a test, or ``flask run``) the values are the process's own.
+
+File and user totals are read from the database at scrape time (two aggregate queries).
 Each app has its own registry: nothing is global, and tests build as many apps as they like.
+See docs/metrics.md.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,40 +43,57 @@ UPLOAD_ENDPOINTS = {
     "fs.fs_put": "raw",
 }
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# prometheus_client's variable, set by ``upload-service serve`` before a worker imports it.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
-    """The collectors of one app."""
+    """The collectors of one app, and the registry a scrape reads."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, multiprocess_dir: str | None) -> None:
         self.registry = CollectorRegistry()
+        # In multiprocess mode the values live in files, and the registry reads all the files;
+        # registering this process's collectors as well would count its share twice.
+        own = None if multiprocess_dir else self.registry
         self.requests = Counter(
             "upload_service_http_requests",
-            "HTTP requests answered by this process, by method and status class.",
+            "HTTP requests answered by this instance, by method and status class.",
             ["method", "status"],
-            registry=self.registry,
+            registry=own,
         )
         self.duration = Histogram(
             "upload_service_http_request_duration_seconds",
             "Time to produce a response (a streamed download's body is not included).",
             ["method"],
             buckets=DURATION_BUCKETS,
-            registry=self.registry,
+            registry=own,
         )
         self.uploaded_bytes = Counter(
             "upload_service_uploaded_bytes",
-            "Bytes of files stored by successful uploads to this process, by kind of upload.",
+            "Bytes of files stored by successful uploads to this instance, by kind of upload.",
             ["kind"],
-            registry=self.registry,
+            registry=own,
         )
         self.uploaded_files = Counter(
             "upload_service_uploaded_files",
-            "Files stored by successful uploads to this process, by kind of upload.",
+            "Files stored by successful uploads to this instance, by kind of upload.",
             ["kind"],
-            registry=self.registry,
+            registry=own,
         )
+        workers = Gauge(
+            "upload_service_worker_processes",
+            "Worker processes of this instance that are alive and serving.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        workers.set(1)
         self.registry.register(StoredTotalsCollector(db))
-        ProcessCollector(registry=self.registry)
+        if multiprocess_dir:
+            MultiProcessCollector(self.registry, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        else:
+            # process_* describe one process; under several workers they would describe
+            # whichever worker answered the scrape, so they are left out there.
+            ProcessCollector(registry=self.registry)
 
 
 class StoredTotalsCollector(Collector):
@@ -117,7 +142,8 @@ def _metrics() -> Metrics:
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
     runtime: Runtime = state.app.extensions["upload_service"]
-    state.app.extensions["metrics"] = Metrics(runtime.db)
+    multiprocess_dir = os.environ.get(MULTIPROCESS_DIR) or None
+    state.app.extensions["metrics"] = Metrics(runtime.db, multiprocess_dir)
     # First of all hooks, so requests that an earlier hook answers (429) are timed too.
     state.app.before_request_funcs.setdefault(None, []).insert(0, _start_timer)
 

@@ -1,13 +1,17 @@
 """`upload-service serve`: the app under gunicorn, migrated once, announced on one line.
 
 The worker class (slow clients, fast request bodies) lives in :mod:`upload_service.gunicorn_worker`.
+The master also gives its workers one directory for prometheus-client's multiprocess mode, so
+``/metrics`` adds up all the workers (see :mod:`upload_service.api.metrics`).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import socket
+import tempfile
 from typing import Any
 
 import click
@@ -18,6 +22,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from upload_service.db import Database
 from upload_service.gunicorn_worker import HeaderBufferingWorker
 from upload_service.settings import Settings, SettingsError, load_settings
+
+# prometheus_client's own variable: set here, before a worker imports prometheus_client.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @click.command()
@@ -33,7 +40,18 @@ def serve(host: str | None, port: int | None) -> None:
     if settings.AUTO_MIGRATE:
         migrate_once(settings)
     # Workers must not race each other over migrations: the master has done them.
-    UploadServiceServer(settings.model_copy(update={"AUTO_MIGRATE": False})).run()
+    settings = settings.model_copy(update={"AUTO_MIGRATE": False})
+    UploadServiceServer(settings, metrics_directory()).run()
+
+
+def metrics_directory() -> str:
+    """A fresh directory for the workers' metric files, announced to them through the
+    environment. prometheus_client reads it once, at import, so no worker has imported it yet
+    (the app is loaded after the fork). A directory left by an earlier run is never reused:
+    its counts would be added to this run's."""
+    path = tempfile.mkdtemp(prefix="upload-service-metrics-", dir=_heartbeat_dir())
+    os.environ[MULTIPROCESS_DIR] = path
+    return path
 
 
 def check_address_free(host: str, port: int) -> None:
@@ -75,12 +93,13 @@ def migrate_once(settings: Settings) -> None:
 class UploadServiceServer(BaseApplication):
     """gunicorn, configured from our settings rather than its command line."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics_dir: str) -> None:
         self.settings = settings
+        self.metrics_dir = metrics_dir
         super().__init__()
 
     def load_config(self) -> None:
-        for name, value in gunicorn_options(self.settings).items():
+        for name, value in gunicorn_options(self.settings, self.metrics_dir).items():
             self.cfg.set(name, value)
 
     def load(self) -> Flask:
@@ -90,10 +109,22 @@ class UploadServiceServer(BaseApplication):
         return create_app(settings=self.settings)
 
 
-def gunicorn_options(settings: Settings) -> dict[str, Any]:
+def gunicorn_options(settings: Settings, metrics_dir: str) -> dict[str, Any]:
+    # Imported here, once MULTIPROCESS_DIR is set (see metrics_directory), and not in the hook:
+    # gunicorn runs child_exit inside its SIGCHLD handler, and a second worker exiting during
+    # that import would re-enter it ("partially initialized module").
+    from prometheus_client.multiprocess import mark_process_dead
+
     def announce(arbiter: Any) -> None:
         port = arbiter.LISTENERS[0].sock.getsockname()[1]  # the real one, even for PORT=0
         click.echo(startup_line(settings, port))
+
+    def forget_worker(_arbiter: Any, worker: Any) -> None:
+        # Its counters stay (totals never go down); its "alive" gauge goes.
+        mark_process_dead(worker.pid, metrics_dir)  # type: ignore[no-untyped-call]
+
+    def remove_metrics(_arbiter: Any) -> None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
     return {
         "bind": [f"{_url_host(settings.HOST)}:{settings.PORT}"],
@@ -113,6 +144,8 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "secure_scheme_headers": {},
         "worker_tmp_dir": _heartbeat_dir(),
         "when_ready": announce,
+        "child_exit": forget_worker,
+        "on_exit": remove_metrics,
     }
 
 
