@@ -9,6 +9,8 @@ import json
 import os
 import re
 import socket
+import threading
+import time
 import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +33,7 @@ from upload_service.storage import (
 )
 from upload_service.storage.disposition import content_disposition
 from upload_service.storage.local import LocalBlobStore
-from upload_service.storage.s3 import PART_SIZE, S3BlobStore
+from upload_service.storage.s3 import PART_SIZE, PARTS_IN_FLIGHT, S3BlobStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -444,25 +446,37 @@ def test_s3_objects_live_under_the_store_prefix(
         assert keys == ["ab/cd"]
 
 
-def test_s3_multipart_upload_streams_part_by_part(
+def test_s3_multipart_upload_reads_ahead_of_sending_by_a_bounded_amount(
     s3_store: S3BlobStore, s3_client: S3Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Memory stays bounded: each part is sent before the next one is read."""
-    stream = PatternStream(3 * PART_SIZE - 1)
-    read_at_upload: list[int] = []
+    """Parts are sent while the next ones are read, but memory stays bounded: the bytes read
+    and not yet stored never exceed PARTS_IN_FLIGHT parts plus the one being read."""
+    stream = PatternStream(6 * PART_SIZE - 1)
+    stored = 0
+    ahead: list[int] = []
+    lock = threading.Lock()
     upload_part = s3_store._client.upload_part
 
-    def recording_upload_part(**kwargs: Any) -> Any:
-        read_at_upload.append(stream.position)
-        return upload_part(**kwargs)
+    def slow_upload_part(**kwargs: Any) -> Any:
+        nonlocal stored
+        time.sleep(0.2)  # a slow S3: reading would race ahead if nothing held it back
+        with lock:
+            ahead.append(stream.position - stored)
+        response = upload_part(**kwargs)
+        with lock:
+            stored += len(kwargs["Body"])
+        return response
 
-    monkeypatch.setattr(s3_store._client, "upload_part", recording_upload_part)
+    monkeypatch.setattr(s3_store._client, "upload_part", slow_upload_part)
 
     s3_store.put("streamed", cast(BinaryIO, stream))
 
-    assert read_at_upload == [PART_SIZE, 2 * PART_SIZE, 3 * PART_SIZE - 1]
+    assert max(ahead) <= (PARTS_IN_FLIGHT + 1) * PART_SIZE
+    assert max(ahead) > PART_SIZE  # reading went on while a part was being sent
+    body = s3_client.get_object(Bucket=s3_store.bucket, Key="uploads/streamed")["Body"].read()
+    assert body == stream.expected()  # parts in their order
     etag = s3_client.head_object(Bucket=s3_store.bucket, Key="uploads/streamed")["ETag"]
-    assert etag.strip('"').endswith("-3")  # really stored as a three-part upload
+    assert etag.strip('"').endswith("-6")  # really stored as a six-part upload
 
 
 def test_s3_error_during_multipart_upload_aborts_it(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -35,8 +37,10 @@ log = logging.getLogger(__name__)
 
 PART_SIZE = 8 * 1024 * 1024
 # S3 allows 10,000 parts; growing the part size every 1,000 parts lifts the object limit from
-# 78 GiB to about 430 GiB while ordinary uploads keep 8 MiB parts (and 8 MiB of memory).
+# 78 GiB to about 430 GiB while ordinary uploads keep 8 MiB parts.
 _PARTS_PER_SIZE_STEP = 1000
+# Parts sent at once by one upload (threads), while the next part is read from the client.
+PARTS_IN_FLIGHT = 2
 # promote: one CopyObject up to S3's limit for it (5 GiB), a multipart copy of parts this
 # size above it.
 SINGLE_COPY_LIMIT = 5 * 1024**3
@@ -107,7 +111,7 @@ class S3BlobStore:
         return PutResult(size=reader.size, sha256=reader.hexdigest())
 
     def _put_multipart(self, object_key: str, first: bytes, reader: _HashingReader) -> None:
-        """Upload parts one at a time; abort on any failure so nothing appears under the key."""
+        """Upload the parts; abort on any failure so nothing appears under the key."""
         upload = self._client.create_multipart_upload(Bucket=self.bucket, Key=object_key)
         upload_id = upload["UploadId"]
         try:
@@ -125,15 +129,29 @@ class S3BlobStore:
     def _upload_parts(
         self, object_key: str, upload_id: str, part: bytes, reader: _HashingReader
     ) -> list[Any]:
+        """Send parts from other threads while the next one is read from the client, so
+        receiving and sending overlap. At most PARTS_IN_FLIGHT parts are on their way to S3,
+        plus the one being read."""
         parts: list[Any] = []
-        while part:
-            number = len(parts) + 1
-            response = self._client.upload_part(
-                Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=part
-            )
-            parts.append({"ETag": response["ETag"], "PartNumber": number})
-            part = reader.read_part(self.part_size * (1 + number // _PARTS_PER_SIZE_STEP))
+        in_flight: deque[Future[Any]] = deque()
+        with ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part") as sender:
+            number = 0
+            while part:
+                number += 1
+                in_flight.append(
+                    sender.submit(self._upload_part, object_key, upload_id, number, part)
+                )
+                if len(in_flight) >= PARTS_IN_FLIGHT:
+                    parts.append(in_flight.popleft().result())
+                part = reader.read_part(self.part_size * (1 + number // _PARTS_PER_SIZE_STEP))
+            parts.extend(upload.result() for upload in in_flight)
         return parts
+
+    def _upload_part(self, object_key: str, upload_id: str, number: int, part: bytes) -> Any:
+        response = self._client.upload_part(
+            Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=part
+        )
+        return {"ETag": response["ETag"], "PartNumber": number}
 
     def _abort_multipart(self, object_key: str, upload_id: str) -> None:
         try:
