@@ -39,8 +39,8 @@ PART_SIZE = 8 * 1024 * 1024
 # S3 allows 10,000 parts; growing the part size every 1,000 parts lifts the object limit from
 # 78 GiB to about 430 GiB while ordinary uploads keep 8 MiB parts.
 _PARTS_PER_SIZE_STEP = 1000
-# Parts sent at once by one upload (threads), while the next part is read from the client.
-PARTS_IN_FLIGHT = 2
+# Parts of one upload on their way to S3 (from a thread) while the next is read from the client.
+PARTS_IN_FLIGHT = 1
 # promote: one CopyObject up to S3's limit for it (5 GiB), a multipart copy of parts this
 # size above it.
 SINGLE_COPY_LIMIT = 5 * 1024**3
@@ -129,9 +129,9 @@ class S3BlobStore:
     def _upload_parts(
         self, object_key: str, upload_id: str, part: bytes, reader: _HashingReader
     ) -> list[Any]:
-        """Send parts from other threads while the next one is read from the client, so
-        receiving and sending overlap. At most PARTS_IN_FLIGHT parts are on their way to S3,
-        plus the one being read."""
+        """Send parts from another thread while the next one is read from the client, so
+        receiving and sending overlap. While a part is read, at most PARTS_IN_FLIGHT earlier
+        ones are held, on their way to S3."""
         parts: list[Any] = []
         in_flight: deque[Future[Any]] = deque()
         with ThreadPoolExecutor(PARTS_IN_FLIGHT, thread_name_prefix="s3-part") as sender:
@@ -141,7 +141,7 @@ class S3BlobStore:
                 in_flight.append(
                     sender.submit(self._upload_part, object_key, upload_id, number, part)
                 )
-                if len(in_flight) >= PARTS_IN_FLIGHT:
+                if len(in_flight) > PARTS_IN_FLIGHT:
                     parts.append(in_flight.popleft().result())
                 part = reader.read_part(self.part_size * (1 + number // _PARTS_PER_SIZE_STEP))
             parts.extend(upload.result() for upload in in_flight)
