@@ -6,8 +6,10 @@ with local storage it PUTs to our signed URL with no ``Authorization`` header.
 
 from __future__ import annotations
 
+import base64
 import io
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -134,6 +136,26 @@ def test_s3_upload_of_the_wrong_size_fails_at_completion(
 @pytest.fixture
 def on_s3(app_overrides: dict[str, Any], s3_storage_overrides: dict[str, str]) -> None:
     app_overrides.update(s3_storage_overrides)
+
+
+def test_s3_post_policy_pins_the_size_the_key_and_the_type(
+    on_s3: None, client: FlaskClient, alice: Account
+) -> None:
+    # moto accepts any POST, so what real S3 would enforce is read from the signed policy
+    signed = request_upload(
+        client, alice, path="reports/evil name.pdf", size=1234, content_type="application/pdf"
+    ).json
+    fields = signed["fields"]
+    policy = json.loads(base64.b64decode(fields["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1234, 1234] in conditions
+    assert {"key": fields["key"]} in conditions
+    assert {"Content-Type": "application/pdf"} in conditions
+    assert fields["Content-Type"] == "application/pdf"
+    assert "evil" not in fields["key"] and "reports" not in fields["key"]  # never from the name
+    assert fields["key"].endswith(signed["upload_id"])
+    expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert expires <= datetime.fromisoformat(signed["expires_at"].replace("Z", "+00:00"))
 
 
 def test_s3_content_not_matching_the_declared_sha256_fails_and_is_deleted(
