@@ -18,18 +18,28 @@ _HTMX_HEADERS = re.compile(r"<body hx-headers='\{\"X-CSRFToken\": \"([^\"]+)\"\}
 
 def page_csrf_token(client: FlaskClient, path: str = "/") -> str:
     """The CSRF token a page hands to its forms, as a browser would read it."""
-    page = client.get(path)
-    assert page.status_code == 200, page.status_code
-    match = _CSRF_FIELD.search(page.get_data(as_text=True))
-    assert match, "the page has no CSRF field"
-    return match.group(1)
+    return form_token_in(page_text(client, path))
 
 
 def htmx_csrf_token(client: FlaskClient, path: str = "/") -> str:
     """The CSRF token every page gives htmx (``hx-headers`` on ``<body>``)."""
+    return htmx_token_in(page_text(client, path))
+
+
+def page_text(client: FlaskClient, path: str) -> str:
     page = client.get(path)
     assert page.status_code == 200, page.status_code
-    match = _HTMX_HEADERS.search(page.get_data(as_text=True))
+    return page.get_data(as_text=True)
+
+
+def form_token_in(text: str) -> str:
+    match = _CSRF_FIELD.search(text)
+    assert match, "the page has no CSRF field"
+    return match.group(1)
+
+
+def htmx_token_in(text: str) -> str:
+    match = _HTMX_HEADERS.search(text)
     assert match, "the page does not hand htmx a CSRF token"
     return match.group(1)
 
