@@ -200,6 +200,12 @@ def _add_put(sub: SubParsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="upload straight to storage through a signed URL (S3: the bytes bypass the server)",
     )
+    put.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an upload that was cut off or killed, from where the server has it "
+        "(files of 32 MiB and more always go up resumably; this also finds the earlier try)",
+    )
 
 
 def _add_get(sub: SubParsers, common: argparse.ArgumentParser) -> None:

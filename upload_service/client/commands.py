@@ -21,6 +21,7 @@ from upload_service.client.api import Api
 from upload_service.client.errors import ClientError, ExitCode
 from upload_service.client.output import files_table, local_time, print_json
 from upload_service.client.remote import clean, folder_exists, join, looks_like_id, resolve_file
+from upload_service.client.resumable import RESUMABLE_THRESHOLD, upload_resumable
 from upload_service.client.transfer import (
     check_digest,
     download_file,
@@ -91,6 +92,9 @@ def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
     targets = put_targets(args.paths, args.to)
     if args.temporary and args.direct:
         raise ClientError("--direct and --temporary cannot be combined", ExitCode.USAGE)
+    if args.resume and (args.temporary or args.direct):
+        other = "--temporary" if args.temporary else "--direct"
+        raise ClientError(f"--resume and {other} cannot be combined", ExitCode.USAGE)
     if args.temporary:
         put_temporary(api, targets, as_json=wants_json(args))
         return ExitCode.OK
@@ -102,6 +106,10 @@ def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
         try:
             if args.direct:
                 file, created = upload_direct(api, local, remote, on_conflict), True
+            elif args.resume or is_big(local):
+                file, created = upload_resumable(
+                    api, local, remote, on_conflict, resume=args.resume
+                )
             else:
                 file, created = upload_file(api, local, remote, on_conflict)
         except ClientError as error:
@@ -115,6 +123,14 @@ def cmd_put(api: Api, args: argparse.Namespace) -> ExitCode:
     if wants_json(args) and (args.to is not None or stored):
         print_json(stored if args.to is not None else stored[0])
     return status
+
+
+def is_big(local: Path) -> bool:
+    """Big enough to go up resumably (tus); a missing file is reported by the upload itself."""
+    try:
+        return local.stat().st_size >= RESUMABLE_THRESHOLD
+    except OSError:
+        return False
 
 
 def put_targets(paths: Sequence[str], to: str | None) -> list[tuple[Path, str]]:
@@ -212,6 +228,7 @@ def cmd_upload_flag(api: Api, args: argparse.Namespace) -> ExitCode:
         to=None,
         temporary=False,
         direct=False,
+        resume=False,
         replace=False,
         rename=False,
         json=wants_json(args),
