@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from tests.client.conftest import UPLOAD_CLIENT, Client, MiB, sha256_of, write_random
-from tests.client.proxy import counting_proxy
+from tests.fixtures.proxy import counting_proxy
 from tests.fixtures.server import RunningServer
 from upload_service.client.resumable import CHUNK_SIZE, RESUMABLE_THRESHOLD
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.client.conftest import UPLOAD_CLIENT, Client, MiB, sha256_of, write_random
-from tests.client.proxy import CountingProxy, counting_proxy
+from tests.fixtures.proxy import CountingProxy, counting_proxy
 from tests.fixtures.server import RunningServer
 
 HEADROOM = 16 * 1024  # response heads and the small JSON of the lookup that precedes a get
