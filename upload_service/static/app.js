@@ -7,6 +7,9 @@
  *  - The upload panel ([data-uploader]) sends each file with its own XMLHttpRequest to
  *    PUT /api/fs/<folder>/<name> (X-CSRFToken header), with a progress bar per file, drag and
  *    drop, and inline errors with retry / replace / keep both; then the list is refreshed.
+ *    Files of RESUMABLE_THRESHOLD and more go up over tus (/api/tus/, the vendored
+ *    tus-js-client) in chunks: they can be paused, resume by themselves after a network drop,
+ *    and resume where they stopped when the same file is chosen again after a reload.
  *  - The attach form ([data-attach]) uploads chosen files at once as temporary uploads and
  *    shows them as chips carrying the hidden token.
  *  - Copy buttons ([data-copy]), local times (<time datetime>), popovers that close.
@@ -17,6 +20,11 @@
   "use strict";
 
   const MAX_PARALLEL_UPLOADS = 3;
+  const MiB = 1024 * 1024;
+  const RESUMABLE_THRESHOLD = 8 * MiB;
+  const TUS_CHUNK_SIZE = 8 * MiB;
+  // Waits before each retry after a drop: about a minute and a half in all, then Retry.
+  const TUS_RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000, 30000, 30000];
 
   function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
@@ -102,6 +110,36 @@
       return `This would exceed your storage quota (${humanSize(detail.available)} left).`;
     }
     return body.error || "The upload failed.";
+  }
+
+  /* What to show for an error of tus-js-client. */
+  function tusError(error) {
+    const response = error.originalResponse;
+    if (!response) {
+      return { code: "network", message: "The connection was lost and did not come back. Retry goes on from where it stopped." };
+    }
+    return errorFrom(asXhr(response));
+  }
+
+  /* tus-js-client's response, read as errorFrom() reads an XMLHttpRequest. */
+  function asXhr(response) {
+    return {
+      status: response.getStatus(),
+      responseText: response.getBody() || "",
+      getResponseHeader: (name) => response.getHeader(name),
+    };
+  }
+
+  /* Whether the same chunk may go through later: the network, the server failing, a damaged
+     chunk (460), a cut the server noticed (upload_interrupted), the lease of a chunk the
+     server still reads (upload_locked) or an offset to resync. Never a refusal such as a
+     name conflict, a quota or a size limit. */
+  function tusShouldRetry(error) {
+    const response = error.originalResponse;
+    if (!response) return true;
+    const status = response.getStatus();
+    if (status >= 500 || status === 460 || status === 423) return true;
+    return ["upload_locked", "offset_mismatch", "upload_interrupted"].includes(errorFrom(asXhr(response)).code);
   }
 
   function sessionEnded(error) {
@@ -273,6 +311,8 @@
       this.panel = panel;
       this.folder = panel.dataset.folder || "";
       this.putUrl = panel.dataset.putUrl; // PUT /api/fs/
+      this.tusUrl = panel.dataset.tusUrl; // POST /api/tus/
+      this.filesApiUrl = panel.dataset.filesApiUrl; // GET /api/files/<id>
       this.fileUrl = panel.dataset.fileUrl; // the file's page: /files/
       this.form = panel.querySelector("[data-dropzone]");
       this.input = panel.querySelector("[data-upload-input]");
@@ -416,6 +456,25 @@
     send(item) {
       this.running += 1;
       this.setState(item, "uploading");
+      if (this.isResumable(item.file)) {
+        this.sendResumable(item);
+      } else {
+        this.sendPlain(item);
+      }
+    }
+
+    isResumable(file) {
+      return Boolean(this.tusUrl) && file.size >= RESUMABLE_THRESHOLD && Boolean(window.tus) && window.tus.isSupported;
+    }
+
+    settle(item, handler) {
+      this.running -= 1;
+      item.xhr = null;
+      handler();
+      this.pump();
+    }
+
+    sendPlain(item) {
       const path = this.folder ? `${this.folder}/${item.file.name}` : item.file.name;
       const xhr = new XMLHttpRequest();
       item.xhr = xhr;
@@ -425,12 +484,7 @@
       xhr.upload.addEventListener("progress", (event) => {
         if (event.lengthComputable) this.progress(item, event.loaded, event.total);
       });
-      const finished = (handler) => () => {
-        this.running -= 1;
-        item.xhr = null;
-        handler();
-        this.pump();
-      };
+      const finished = (handler) => () => this.settle(item, handler);
       xhr.addEventListener("load", finished(() => {
         if (xhr.status >= 200 && xhr.status < 300) {
           this.succeed(item, JSON.parse(xhr.responseText), xhr.status === 200);
@@ -448,6 +502,90 @@
       xhr.send(item.file);
     }
 
+    sendResumable(item) {
+      const file = item.file;
+      const metadata = { filename: file.name, folder: this.folder, on_conflict: item.onConflict };
+      if (file.type) metadata.filetype = file.type;
+      // The fingerprint names the target too: the same file chosen for another folder or
+      // another conflict choice is another upload.
+      const fingerprint = ["upload-service", this.tusUrl, this.folder, item.onConflict, file.name, file.type, file.size, file.lastModified].join("\n");
+      const upload = new window.tus.Upload(file, {
+        endpoint: this.tusUrl,
+        chunkSize: TUS_CHUNK_SIZE,
+        retryDelays: TUS_RETRY_DELAYS,
+        metadata,
+        headers: { "X-CSRFToken": csrfToken() },
+        fingerprint: () => Promise.resolve(fingerprint),
+        removeFingerprintOnSuccess: true,
+        onShouldRetry: tusShouldRetry,
+        onProgress: (sent, total) => this.progress(item, sent, total),
+        onSuccess: ({ lastResponse }) => this.settle(item, () => this.finishResumable(item, lastResponse)),
+        onError: (error) => this.settle(item, () => {
+          item.tus = null;
+          this.fail(item, tusError(error));
+        }),
+      });
+      item.tus = upload;
+      this.showResumableActions(item);
+      this.progress(item, 0, file.size);
+      upload.findPreviousUploads().then((previous) => {
+        if (item.tus !== upload || item.state !== "uploading") return; // cancelled meanwhile
+        if (previous.length) {
+          upload.resumeFromPreviousUpload(previous[0]);
+          item.message.textContent = "Went on with an earlier, unfinished upload of this file.";
+        }
+        upload.start();
+      });
+    }
+
+    showResumableActions(item) {
+      item.actions.replaceChildren(
+        button("Pause", "secondary", () => this.pause(item)),
+        button("Cancel", "quiet", () => this.cancel(item)),
+      );
+    }
+
+    pause(item) {
+      if (!item.tus || item.state !== "uploading") return;
+      item.tus.abort(); // keeps the upload on the server (no termination)
+      this.settle(item, () => {
+        this.setState(item, "paused");
+        item.status.textContent = `Paused · ${item.progress.value}%`;
+        item.actions.replaceChildren(
+          button("Resume", "secondary", () => this.resume(item)),
+          button("Cancel", "quiet", () => this.cancel(item)),
+        );
+      });
+    }
+
+    /* A new tus Upload finds the paused one by its fingerprint and asks the server for its
+       offset: what was sent is not sent again. */
+    resume(item) {
+      this.setState(item, "waiting");
+      item.status.textContent = "Waiting…";
+      this.waiting.push(item);
+      this.pump();
+    }
+
+    finishResumable(item, response) {
+      const id = response.getHeader("Upload-File-Id");
+      item.tus = null;
+      const xhr = new XMLHttpRequest();
+      xhr.open("GET", `${this.filesApiUrl}${encodeURIComponent(id)}`);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.addEventListener("load", () => {
+        if (xhr.status === 200) {
+          this.succeed(item, JSON.parse(xhr.responseText), false);
+        } else {
+          this.fail(item, errorFrom(xhr));
+        }
+      });
+      xhr.addEventListener("error", () => {
+        this.fail(item, { code: "network", message: "Uploaded, but the server could not be reached afterwards. Reload the page." });
+      });
+      xhr.send();
+    }
+
     progress(item, loaded, total) {
       const percent = total ? Math.floor((100 * loaded) / total) : 100;
       item.progress.value = percent;
@@ -458,6 +596,15 @@
       if (item.xhr) {
         item.xhr.abort();
         return;
+      }
+      if (item.tus) {
+        const upload = item.tus;
+        item.tus = null;
+        upload.abort(true).catch(() => {}); // termination: the server drops what it has
+        if (item.state === "uploading") {
+          this.settle(item, () => this.fail(item, { code: "cancelled", message: "Cancelled." }));
+          return;
+        }
       }
       this.waiting = this.waiting.filter((other) => other !== item);
       this.fail(item, { code: "cancelled", message: "Cancelled." });
@@ -524,12 +671,15 @@
       const busy = count("uploading") + count("waiting");
       const failed = count("error");
       const done = count("done");
+      const paused = count("paused");
       if (!this.items.length) {
         this.wrap.hidden = true;
         return;
       }
       if (busy) {
         this.summary.textContent = `Uploading ${busy} file${busy === 1 ? "" : "s"}…`;
+      } else if (paused) {
+        this.summary.textContent = `${paused} upload${paused === 1 ? "" : "s"} paused`;
       } else if (failed) {
         this.summary.textContent = `${failed} upload${failed === 1 ? "" : "s"} need${failed === 1 ? "s" : ""} attention`;
       } else {
