@@ -1,7 +1,7 @@
 """Resumable uploads over tus 1.0 (``/api/tus/``): what ``put`` uses for big files.
 
-The file goes up in chunks of ``CHUNK_SIZE``, each with an ``Upload-Checksum`` (so a chunk
-damaged on the way is refused whole and sent again). After a cut, a timeout or a 5xx, the client
+The file goes up in PATCHes of ``CHUNK_SIZE``, each streamed from the file and hashed on the
+way, as a plain ``put`` streams the whole file. After a cut, a timeout or a 5xx, the client
 waits (``RETRY_DELAYS``), asks the server for its offset (``HEAD``) and goes on from there.
 Where each upload lives is recorded in the user's state directory until it is finished, so
 ``put --resume`` continues an upload whose process was killed; the record is keyed by server,
@@ -19,7 +19,7 @@ import mimetypes
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -32,7 +32,7 @@ from upload_service.client.api import Api
 from upload_service.client.config import APP_NAME
 from upload_service.client.errors import ClientError, ExitCode
 from upload_service.client.output import Advance, progress_bar
-from upload_service.client.transfer import check_digest, open_local
+from upload_service.client.transfer import HashingReader, check_digest, open_local
 from upload_service.schemas.files import FileOut
 
 if TYPE_CHECKING:
@@ -40,13 +40,17 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 RESUMABLE_THRESHOLD = 32 * MiB  # files this big or bigger go up over tus
-CHUNK_SIZE = 8 * MiB
+# Streamed from the file, so not held in memory. A server that dies mid-PATCH loses at most
+# one chunk; a chunk still takes under the server's 15-minute PATCH lease at 40 KB/s.
+CHUNK_SIZE = 32 * MiB
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 STATE_NAME = "uploads.json"
 TUS = {"Tus-Resumable": "1.0.0"}
-# Answers after which the same chunk may well go through: a cut, a damaged chunk (460), the
-# lease a cut PATCH still holds (409 upload_locked), the server or a proxy failing (5xx).
+# Answers after which the same chunk may well go through (after a HEAD): the server or a proxy
+# failing (5xx), a damaged chunk (460), the lease a cut PATCH still holds (upload_locked), an
+# offset that moved while the server finished that PATCH, a cut the server noticed.
 _RETRY_STATUSES = frozenset({460, 500, 502, 503, 504})
+_RETRY_CODES = frozenset({"upload_locked", "offset_mismatch", "upload_interrupted"})
 
 
 @dataclass
@@ -115,31 +119,55 @@ def _head(api: Api, location: str) -> Upload:
     return Upload(location, int(response.headers["Upload-Offset"]), _file_id(response))
 
 
+class _Bar:
+    """The progress bar's position: moved by each read, and set back after a cut."""
+
+    def __init__(self, advance: Advance, start: int) -> None:
+        self.advance, self.shown = advance, start
+
+    def step(self, count: int) -> None:
+        self.shown += count
+        self.advance(count)
+
+    def move_to(self, position: int) -> None:
+        self.step(position - self.shown)
+
+
 def _send(api: Api, upload: Upload, file: BinaryIO, size: int, advance: Advance) -> str:
-    """PATCH the rest of the file from the server's offset; the file's SHA-256."""
+    """PATCH the rest of the file from the server's offset; the file's SHA-256.
+
+    Each chunk is streamed from the file and hashed on the way (never held in memory); the
+    running digest goes on from a chunk that arrived whole, and is computed again from the file
+    when the server kept another amount.
+    """
     digest = _hash_prefix(file, upload.offset)
+    bar = _Bar(advance, upload.offset)
     while upload.file_id is None:
-        file.seek(upload.offset)
-        chunk = file.read(min(CHUNK_SIZE, size - upload.offset))
-        if len(chunk) < min(CHUNK_SIZE, size - upload.offset):
-            raise ClientError(f"{file.name} shrank while it was being uploaded")
-        reached = _patch_with_retries(api, upload, chunk)
-        if reached.offset != upload.offset + len(chunk):  # the server kept another amount
-            digest = _hash_prefix(file, reached.offset)
+        start, length = upload.offset, min(CHUNK_SIZE, size - upload.offset)
+
+        def chunk(start: int = start, length: int = length, so_far: Hash = digest) -> HashingReader:
+            file.seek(start)
+            return HashingReader(file, length, bar.step, file.name, digest=so_far.copy())
+
+        reached, body = _patch_with_retries(api, upload, chunk, bar)
+        if body is not None and reached.offset == start + length and body.sent == length:
+            digest = body.sha256
         else:
-            digest.update(chunk)
-        advance(reached.offset - upload.offset)
+            digest = _hash_prefix(file, reached.offset)
+        bar.move_to(reached.offset)
         upload.offset, upload.file_id = reached.offset, reached.file_id
     return digest.hexdigest()
 
 
-def _patch_with_retries(api: Api, upload: Upload, chunk: bytes) -> Upload:
-    checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+def _patch_with_retries(
+    api: Api, upload: Upload, chunk: Callable[[], HashingReader], bar: _Bar
+) -> tuple[Upload, HashingReader | None]:
+    """Send one chunk, again after a cut or a passing failure; where the server is then, and
+    the body of the try that got there (None when a HEAD found the server further on)."""
     headers = {
         **TUS,
         "Content-Type": "application/offset+octet-stream",
         "Upload-Offset": str(upload.offset),
-        "Upload-Checksum": f"sha256 {checksum}",
     }
     route = _route(api, upload.location)
     failure: ClientError | None = None
@@ -148,16 +176,19 @@ def _patch_with_retries(api: Api, upload: Upload, chunk: bytes) -> Upload:
             time.sleep(delay)
             with contextlib.suppress(ClientError):
                 now = _head(api, upload.location)
+                bar.move_to(now.offset)
                 if now.offset != upload.offset or now.file_id:
-                    return now  # the server kept some of it (or all): go on from there
+                    return now, None  # the server kept some of it (or all): go on from there
+        body = chunk()
         try:
-            response = api.request("PATCH", route, data=chunk, headers=headers)
+            response = api.request("PATCH", route, data=body, headers=headers)
         except ClientError as error:
             if not _retryable(error):
                 raise
             failure = error
             continue
-        return Upload(upload.location, int(response.headers["Upload-Offset"]), _file_id(response))
+        reached = int(response.headers["Upload-Offset"])
+        return Upload(upload.location, reached, _file_id(response)), body
     assert failure is not None
     raise failure
 
@@ -165,7 +196,7 @@ def _patch_with_retries(api: Api, upload: Upload, chunk: bytes) -> Upload:
 def _retryable(error: ClientError) -> bool:
     if error.exit_code == ExitCode.UNREACHABLE and error.status is None:
         return True  # a cut or a timeout
-    return error.status in _RETRY_STATUSES or error.code in ("upload_locked", "upload_interrupted")
+    return error.status in _RETRY_STATUSES or error.code in _RETRY_CODES
 
 
 def _file_id(response: requests.Response) -> str | None:

@@ -38,12 +38,14 @@ class HashingReader:
     before the body. A file that shrinks while it is being sent is an error, not a short upload.
     """
 
-    def __init__(self, file: BinaryIO, size: int, advance: Advance, name: str) -> None:
+    def __init__(
+        self, file: BinaryIO, size: int, advance: Advance, name: str, digest: Hash | None = None
+    ) -> None:
         self.file = file
         self.size = size
         self.advance = advance
         self.name = name
-        self.sha256 = hashlib.sha256()
+        self.sha256 = digest or hashlib.sha256()  # a digest to go on with, or a new one
         self.sent = 0
 
     def __len__(self) -> int:
