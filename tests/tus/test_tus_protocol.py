@@ -6,7 +6,9 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from tusclient import client as tus_client
@@ -163,3 +165,32 @@ def test_patch_while_another_patch_holds_the_upload_is_409(
     assert head.headers["Upload-Offset"] == "0"
     release_lease(runtime.db, f"tus:{upload}", "other-request")
     assert _patch(client, alice, upload, 0, b"abc").status_code == 204
+
+
+@pytest.fixture
+def on_s3(app_overrides: dict[str, Any], s3_storage_overrides: dict[str, str]) -> None:
+    """List this before ``app`` so the app stores blobs (and tus segments) in the bucket."""
+    app_overrides.update(s3_storage_overrides)
+
+
+def test_tuspy_uploads_to_s3_with_chunks_smaller_than_a_part(
+    on_s3: None,
+    live_url: str,
+    client: FlaskClient,
+    alice: Account,
+    tmp_path: Path,
+    s3_client: Any,
+    s3_bucket: str,
+) -> None:
+    data = os.urandom(12 * MiB + 5)  # 1 MiB PATCHes: below S3's 5 MiB minimum part size
+    source = tmp_path / "s3.bin"
+    source.write_bytes(data)
+    tus = tus_client.TusClient(f"{live_url}/api/tus/", headers=alice.headers)
+    uploader = tus.uploader(str(source), chunk_size=MiB, metadata={"filename": "s3.bin"})
+    uploader.upload()
+
+    stored = client.get("/api/fs/s3.bin", headers=alice.headers)
+    assert stored.status_code == 200
+    assert hashlib.sha256(stored.data).hexdigest() == hashlib.sha256(data).hexdigest()
+    keys = [item["Key"] for item in s3_client.list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert len(keys) == 1 and "staging" not in keys[0]  # the segments are gone, one blob is left
