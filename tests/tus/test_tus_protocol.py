@@ -107,6 +107,28 @@ def test_too_large_at_creation(app_overrides: dict, client: FlaskClient, alice: 
     assert response.status_code == 413
 
 
+def test_a_taken_path_is_refused_at_creation_unless_on_conflict_says_otherwise(
+    client: FlaskClient, alice: Account
+) -> None:
+    assert client.put("/api/fs/taken.bin", data=b"old", headers=alice.headers).status_code == 201
+    headers = {**alice.headers, **TUS, "Upload-Length": "3"}
+
+    refused = client.post(
+        "/api/tus/", headers={**headers, "Upload-Metadata": _meta(filename="taken.bin")}
+    )
+    assert refused.status_code == 409 and refused.json["code"] == "path_exists"
+    assert "Location" not in refused.headers
+
+    upload = client.post(
+        "/api/tus/",
+        headers={**headers, "Upload-Metadata": _meta(filename="taken.bin", on_conflict="replace")},
+    )
+    assert upload.status_code == 201
+    upload_id = upload.headers["Location"].split("/api/tus/")[1]
+    assert _patch(client, alice, upload_id, 0, b"new").status_code == 204
+    assert client.get("/api/fs/taken.bin", headers=alice.headers).data == b"new"
+
+
 def test_termination(client: FlaskClient, alice: Account) -> None:
     upload = _create(client, alice, 10)
     _patch(client, alice, upload, 0, b"abc")

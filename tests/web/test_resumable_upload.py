@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.fixtures.proxy import CountingProxy, counting_proxy
 from tests.fixtures.server import RunningServer
-from tests.web.helpers import SignedIn, api_get
+from tests.web.helpers import SignedIn, api_get, put_file
 from tests.web.test_upload import upload_item
 
 MiB = 1024 * 1024
@@ -137,3 +137,24 @@ def test_a_small_file_keeps_the_plain_upload(signed_in: SignedIn, tmp_path: Path
     expect(upload_item(page, "small.bin")).to_have_attribute("data-state", "done")
     assert requests == []
     assert stored(page, "small.bin")["sha256"] == sha
+
+
+def test_a_taken_name_is_said_before_the_big_file_is_sent(
+    signed_in: SignedIn, tmp_path: Path
+) -> None:
+    page = signed_in.page
+    put_file(page, "movie.mkv", b"the old cut")
+    page.reload()
+    requests = tus_requests(page)
+    path, sha = random_file(tmp_path, "movie.mkv", 2 * CHUNK)
+
+    page.set_input_files("#upload-input", path)
+
+    item = upload_item(page, "movie.mkv")
+    expect(item).to_have_attribute("data-state", "error")
+    expect(item.locator(".upload-message")).to_have_text("A file already exists at movie.mkv.")
+    assert requests == ["POST"]  # refused at creation: not one byte sent, not retried
+    item.get_by_role("button", name="Keep both").click()
+    expect(item).to_have_attribute("data-state", "done", timeout=60_000)
+    expect(item.locator(".upload-message")).to_have_text("Saved as movie (1).mkv")
+    assert stored(page, "movie (1).mkv")["sha256"] == sha

@@ -43,6 +43,7 @@ from upload_service.services.ingest import (
     new_blob_key,
 )
 from upload_service.services.paths import join_path, normalize_folder, normalize_path
+from upload_service.services.placement import live_file_at, path_conflict
 from upload_service.storage.base import CHUNK_SIZE
 from upload_service.sweeper import STAGING_PREFIX, acquire_lease, new_lease_holder, release_lease
 
@@ -88,7 +89,8 @@ def parse_metadata(header: str | None) -> dict[str, str]:
 def create_upload(
     runtime: Runtime, owner: User, length: int | None, metadata_header: str | None
 ) -> UploadSession:
-    """A new upload session; refuses (413) a length over the limit or the quota at once."""
+    """A new upload session; refuses at once a length over the limit or the quota (413) and,
+    unless ``on_conflict`` says otherwise, a path that is taken (409)."""
     metadata = parse_metadata(metadata_header)
     if not metadata.get("filename"):
         raise BadRequest("Upload-Metadata must carry a filename.", code="missing_filename")
@@ -107,6 +109,8 @@ def create_upload(
         raise TooLarge(exc.message, code=exc.code, details=exc.details) from None
     now = utcnow()
     with runtime.db.session() as session:
+        if on_conflict == "error" and live_file_at(session, owner.id, path) is not None:
+            raise path_conflict(path)  # said now, not after the last byte (the commit checks too)
         row = UploadSession(
             owner_id=owner.id,
             kind=KIND,
