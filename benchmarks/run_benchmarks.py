@@ -449,15 +449,22 @@ def put_file(
     return curl([*args, url], expect, body_file)
 
 
-CLIENT_REQUEST = re.compile(r"^> PUT \S+ -> 20[01] in ([0-9.]+) s$", re.MULTILINE)
+# The upload's requests as the client logs them: one streaming PUT, or (files of 32 MiB and
+# more) the tus creation POST and its PATCHes.
+CLIENT_REQUEST = re.compile(
+    r"^> (?:PUT \S+ -> 20[01]|POST \S+/api/tus/ -> 201|PATCH \S+/api/tus/\S+ -> 204)"
+    r" in ([0-9.]+) s$",
+    re.MULTILINE,
+)
 
 
 def client_put(ours: Peer, path: Path, remote: str, work: Path) -> Transfer:
     """``upload-client --debug put --replace --json`` of ``path`` to our server.
 
-    ``seconds`` is the PUT request as the client logs it (from sending the request to the
-    answer: the same span as curl's ``time_total``); ``wall`` is the whole command, Python's
-    start-up included. Its HOME is inside the temp dir, so no saved login applies.
+    ``seconds`` is the upload's requests as the client logs them (from sending each request to
+    its answer: for the single PUT, the same span as curl's ``time_total``; for a tus upload,
+    the creation and every PATCH added up); ``wall`` is the whole command, Python's start-up
+    included. Its HOME is inside the temp dir, so no saved login applies.
     """
     os.sync()
     home = work / "client-home"
@@ -472,11 +479,11 @@ def client_put(ours: Peer, path: Path, remote: str, work: Path) -> Transfer:
     began = time.perf_counter()
     done = subprocess.run([*argv, str(path), remote], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - began
-    request = CLIENT_REQUEST.search(done.stderr)
-    if done.returncode != 0 or request is None:
+    requests = CLIENT_REQUEST.findall(done.stderr)
+    if done.returncode != 0 or not requests:
         raise RuntimeError(f"upload-client put failed ({done.returncode}): {done.stderr[-500:]}")
     size = path.stat().st_size
-    return Transfer(201, float(request.group(1)), size, 0, done.stdout, wall)
+    return Transfer(201, sum(map(float, requests)), size, 0, done.stdout, wall)
 
 
 def get_file(url: str, headers: dict[str, str]) -> Transfer:
