@@ -57,7 +57,9 @@ def test_a_big_put_goes_on_after_a_cut_connection(
         )
 
         assert proxy.cut.is_set()
-        assert proxy.up.count < SIZE + HEADROOM  # what arrived before the cut was kept
+        # What arrived before the cut is not sent again (the slack: a retry that a slow server
+        # refuses early while it still finishes the cut PATCH may have started sending).
+        assert proxy.up.count < SIZE + CUT // 2
     stored = json.loads(result.stdout)
     assert stored["size"] == SIZE and stored["sha256"] == sha
     assert state_of(client) == {}  # nothing left to resume

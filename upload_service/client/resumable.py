@@ -98,7 +98,8 @@ def _create(api: Api, local: Path, remote: str, size: int, on_conflict: str) -> 
     )
     headers = {**TUS, "Upload-Length": str(size), "Upload-Metadata": encoded}
     response = api.request("POST", "/api/tus/", headers=headers)
-    return Upload(location=urlsplit(response.headers["Location"]).path, offset=0)
+    location = urlsplit(response.headers["Location"]).path
+    return Upload(location, int(response.headers.get("Upload-Offset", 0)), _file_id(response))
 
 
 def _recorded_upload(api: Api, key: str) -> Upload | None:
