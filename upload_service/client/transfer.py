@@ -45,7 +45,7 @@ class HashingReader:
         self.size = size
         self.advance = advance
         self.name = name
-        self.sha256 = digest or hashlib.sha256()  # a digest to go on with, or a new one
+        self.sha256 = hashlib.sha256() if digest is None else digest  # or one to go on with
         self.sent = 0
 
     def __len__(self) -> int:
