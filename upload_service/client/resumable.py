@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import mimetypes
 import os
@@ -32,7 +31,12 @@ from upload_service.client.api import Api
 from upload_service.client.config import APP_NAME
 from upload_service.client.errors import ClientError, ExitCode
 from upload_service.client.output import Advance, progress_bar
-from upload_service.client.transfer import HashingReader, check_digest, open_local
+from upload_service.client.transfer import (
+    HashingReader,
+    check_digest,
+    open_local,
+    sha256_of_next,
+)
 from upload_service.schemas.files import FileOut
 
 if TYPE_CHECKING:
@@ -211,16 +215,8 @@ def _route(api: Api, location: str) -> str:
 
 
 def _hash_prefix(file: BinaryIO, length: int) -> Hash:
-    digest = hashlib.sha256()
     file.seek(0)
-    left = length
-    while left:
-        block = file.read(min(MiB, left))
-        if not block:
-            raise ClientError(f"{file.name} shrank while it was being uploaded")
-        digest.update(block)
-        left -= len(block)
-    return digest
+    return sha256_of_next(file, length, file.name)
 
 
 # --------------------------------------------------------------------------- state

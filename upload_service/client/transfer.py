@@ -100,7 +100,7 @@ def upload_direct(api: Api, local: Path, remote: str, on_conflict: str) -> FileO
     """
     file, size = open_local(local)
     with file:
-        digest = _sha256_of(file, size, str(local))
+        digest = sha256_of_next(file, size, str(local)).hexdigest()
         file.seek(0)
         content_type = mimetypes.guess_type(local.name)[0]
         body = {"path": remote, "size": size, "sha256": digest, "on_conflict": on_conflict}
@@ -119,11 +119,12 @@ def upload_direct(api: Api, local: Path, remote: str, on_conflict: str) -> FileO
     return stored
 
 
-def _sha256_of(file: BinaryIO, size: int, name: str) -> str:
+def sha256_of_next(file: BinaryIO, size: int, name: str) -> Hash:
+    """The SHA-256 object fed with the next ``size`` bytes of ``file`` (an error if fewer)."""
     reader = HashingReader(file, size, lambda _sent: None, name)
     while reader.read(READ_BLOCK):
         pass
-    return reader.sha256.hexdigest()
+    return reader.sha256
 
 
 class MultipartBody:
