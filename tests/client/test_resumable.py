@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 
 from tests.client.conftest import UPLOAD_CLIENT, Client, MiB, sha256_of, write_random
-from tests.fixtures.proxy import counting_proxy
+from tests.fixtures.proxy import CountingProxy, counting_proxy
 from tests.fixtures.server import RunningServer
 from upload_service.client.resumable import CHUNK_SIZE, RESUMABLE_THRESHOLD
 
@@ -35,6 +35,23 @@ def server_offset(server: RunningServer, client: Client, location: str) -> int:
     )
     assert response.status_code == 200
     return int(response.headers["Upload-Offset"])
+
+
+def kill_put_when_stalled(
+    client: Client, proxy: CountingProxy, folder: str, *, stall_after: int
+) -> None:
+    """Start ``put big.bin`` through ``proxy``, held back after ``stall_after`` bytes: SIGKILL."""
+    proxy.up.stall_after = stall_after
+    putting = subprocess.Popen(
+        [UPLOAD_CLIENT, "put", "big.bin", f"{folder}/big.bin"],
+        cwd=client.cwd,
+        env=client.env(UPLOAD_SERVICE_URL=proxy.url),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proxy.stalled.wait(60), "the upload never got going"
+    putting.send_signal(signal.SIGKILL)
+    putting.wait(timeout=30)
 
 
 def settled_offset(server: RunningServer, client: Client, location: str) -> int:
@@ -72,17 +89,7 @@ def test_put_resume_continues_a_killed_upload_with_only_the_rest(
 ) -> None:
     sha = write_random(client.cwd / "big.bin", SIZE)
     with counting_proxy(server.address) as proxy:
-        proxy.up.stall_after = CUT
-        putting = subprocess.Popen(
-            [UPLOAD_CLIENT, "put", "big.bin", f"{folder}/big.bin"],
-            cwd=client.cwd,
-            env=client.env(UPLOAD_SERVICE_URL=proxy.url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert proxy.stalled.wait(60), "the upload never got going"
-        putting.send_signal(signal.SIGKILL)
-        putting.wait(timeout=30)
+        kill_put_when_stalled(client, proxy, folder, stall_after=CUT)
         proxy.drop_connections()  # the server sees the held PATCH cut: it keeps what arrived
         [location] = state_of(client).values()
         kept = settled_offset(server, client, location)
@@ -105,17 +112,7 @@ def test_a_changed_file_is_not_resumed_onto_an_earlier_try(
     local = client.cwd / "big.bin"
     write_random(local, SIZE)
     with counting_proxy(server.address) as proxy:
-        proxy.up.stall_after = 12 * MiB
-        putting = subprocess.Popen(
-            [UPLOAD_CLIENT, "put", "big.bin", f"{folder}/big.bin"],
-            cwd=client.cwd,
-            env=client.env(UPLOAD_SERVICE_URL=proxy.url),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        assert proxy.stalled.wait(60), "the upload never got going"
-        putting.send_signal(signal.SIGKILL)
-        putting.wait(timeout=30)
+        kill_put_when_stalled(client, proxy, folder, stall_after=12 * MiB)
         proxy.drop_connections()
         assert len(state_of(client)) == 1
 
