@@ -25,7 +25,26 @@
       uploadService =
         pkgs:
         let
-          python = pkgs.python311;
+          # pyfastcdc (the sync protocol's chunker) is not in nixpkgs: built here from its sdist.
+          python = pkgs.python311.override {
+            packageOverrides = self: _super: {
+              pyfastcdc = self.buildPythonPackage rec {
+                pname = "pyfastcdc";
+                version = "0.3.1";
+                pyproject = true;
+                src = self.fetchPypi {
+                  inherit pname version;
+                  hash = "sha256-TUvMCwekjz8xIhtbhj4axa0n1stQiR9u1+ivL8ZmsJE=";
+                };
+                build-system = [
+                  self.setuptools
+                  self.cython
+                ];
+                dependencies = [ self.typing-extensions ];
+                pythonImportsCheck = [ "pyfastcdc" ];
+              };
+            };
+          };
         in
         python.pkgs.buildPythonApplication {
           pname = "upload-service";
@@ -49,16 +68,19 @@
             flask-limiter
             flask-wtf
             gunicorn
+            pathspec
             prometheus-client
             platformdirs
             psycopg
             pydantic
+            pyfastcdc
             pydantic-settings
             python-dotenv
             redis
             requests
             rich
             sqlalchemy
+            watchdog
           ];
           # poetry.lock pins exact versions for pip installs; here nixpkgs' versions are used.
           pythonRelaxDeps = true;

@@ -29,6 +29,7 @@ from upload_service.schemas.files import (
     MoveOut,
     TemporaryUploadOut,
 )
+from upload_service.schemas.sync import SyncManifestOut, SyncPrepareOut
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -195,18 +196,23 @@ class Api:
         route = f"/api/files/{quote(file_id, safe='')}/content"
         return self.request("GET", route, headers=dict(headers or {}), stream=True)
 
-    def delete_path(self, path: str, *, recursive: bool = False) -> None:
+    def delete_path(
+        self, path: str, *, recursive: bool = False, if_match: str | None = None
+    ) -> None:
+        """Delete a file or folder by path; with ``if_match``, only while the file is that one."""
         params = {"recursive": "true"} if recursive else {}
-        self.request("DELETE", f"/api/fs/{api_path(path)}", params=params)
+        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
+        self.request("DELETE", f"/api/fs/{api_path(path)}", params=params, headers=headers)
 
     def delete_id(self, file_id: str, *, if_match: str | None = None) -> None:
         """Delete a file by id; with ``if_match``, only while its SHA-256 is that one."""
         headers = {"If-Match": f'"{if_match}"'} if if_match else {}
         self.request("DELETE", f"/api/files/{quote(file_id, safe='')}", headers=headers)
 
-    def move(self, source: str, target: str) -> MoveOut:
+    def move(self, source: str, target: str, *, if_match: str | None = None) -> MoveOut:
         """Move or rename a file or folder by path (``POST /api/fs/move``)."""
-        return self.json(MoveOut, "POST", "/api/fs/move", json={"from": source, "to": target})
+        body = {"from": source, "to": target, "if_match": if_match}
+        return self.json(MoveOut, "POST", "/api/fs/move", json=body)
 
     def move_id(self, file_id: str, target: str) -> FileOut:
         """Move or rename a file by id (``PATCH /api/files/<id>``)."""
@@ -215,6 +221,40 @@ class Api:
 
     def mkdir(self, path: str) -> FolderOut:
         return self.json(FolderOut, "PUT", f"/api/folders/{api_path(path)}")
+
+    def current_sha256(self, path: str) -> str | None:
+        """The SHA-256 of the file at ``path`` now (its ETag), or None when there is none."""
+        try:
+            response = self.request("HEAD", f"/api/fs/{api_path(path)}")
+        except ClientError as error:
+            if error.status == 404:
+                return None
+            raise
+        etag = response.headers.get("ETag", "").strip('"')
+        return etag or None
+
+    # ------------------------------------------------------------------ sync
+
+    def sync_manifest(self, folder: str) -> SyncManifestOut:
+        """Every file and folder under ``folder``; an empty manifest when it does not exist."""
+        try:
+            params = {"folder": folder}
+            return self.json(SyncManifestOut, "GET", "/api/sync/manifest", params=params)
+        except ClientError as error:
+            if error.code == "folder_not_found":
+                return SyncManifestOut(folder=folder, files=[], folders=[])
+            raise
+
+    def sync_prepare(self, body: dict[str, Any]) -> SyncPrepareOut:
+        return self.json(SyncPrepareOut, "POST", "/api/sync/prepare", json=body)
+
+    def sync_put_chunk(self, sha256: str, data: bytes) -> None:
+        headers = {"Content-Type": "application/octet-stream"}
+        self.request("PUT", f"/api/sync/chunks/{sha256}", data=data, headers=headers)
+
+    def sync_commit(self, upload_id: str) -> FileOut:
+        body = {"upload_id": upload_id}
+        return self.json(FileOutEnvelope, "POST", "/api/sync/commit", json=body).file
 
     def link(self, file_id: str, expires_in: int) -> LinkOut:
         route = f"/api/files/{quote(file_id, safe='')}/link"

@@ -7,6 +7,7 @@ upload-client rm REMOTE... [--recursive]
 upload-client mv FROM TO
 upload-client mkdir PATH
 upload-client link REMOTE [--expires 1h]
+upload-client sync DIR [--remote FOLDER] [--watch]
 upload-client login [--url URL] [--token TOKEN]
 upload-client --list | --upload FILE | --delete NAME
 """
@@ -144,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     exclusive.add_argument("-u", "--upload", metavar="FILE", help="upload FILE to the root folder")
     exclusive.add_argument("-d", "--delete", metavar="NAME", help="delete NAME (a path or an id)")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
-    for add in (_add_ls, _add_put, _add_get, _add_rm, _add_mv, _add_mkdir, _add_link, _add_login):
+    adders = (_add_ls, _add_put, _add_get, _add_rm, _add_mv, _add_mkdir, _add_link, _add_sync)
+    for add in (*adders, _add_login):
         add(subcommands, common)
     return parser
 
@@ -247,6 +249,26 @@ def _add_link(sub: SubParsers, common: argparse.ArgumentParser) -> None:
     link.add_argument(
         "--expires", "-e", default="1h", metavar="DURATION", help="e.g. 30m, 1h, 7d (default 1h)"
     )
+
+
+def _add_sync(sub: SubParsers, common: argparse.ArgumentParser) -> None:
+    sync = _subcommand(
+        sub, common, "sync", _cmd_sync, "mirror a local folder to the server (changed parts only)"
+    )
+    sync.add_argument("directory", metavar="DIR", help="the local folder")
+    sync.add_argument(
+        "--remote", metavar="FOLDER", help="the folder on the server (default: DIR's name)"
+    )
+    sync.add_argument(
+        "--watch", "-w", action="store_true", help="keep following changes until Ctrl-C/SIGTERM"
+    )
+
+
+def _cmd_sync(api: Api, args: argparse.Namespace) -> ExitCode:
+    # imported here: pyfastcdc, pathspec and sqlite cost start-up time only sync needs
+    from upload_service.client.sync.command import cmd_sync
+
+    return cmd_sync(api, args)
 
 
 def _add_login(sub: SubParsers, common: argparse.ArgumentParser) -> None:

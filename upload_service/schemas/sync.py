@@ -8,6 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from upload_service.schemas.files import FileOut
 
+# The chunking is part of the protocol: client and server must cut files the same way.
+# FastCDC 2020 (pyfastcdc, normalization level 1), chunk ids are SHA-256 hex digests.
+CHUNKER = "fastcdc2020-256k-1m-4m-sha256"
+MIN_CHUNK = 256 * 1024
+AVG_CHUNK = 1024 * 1024
+MAX_CHUNK = 4 * 1024 * 1024
+
 
 class SyncPrepareIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -33,6 +33,7 @@ from upload_service.errors import (
 )
 from upload_service.models import Blob, BlobChunk, File, Folder, SyncChunk, User, utcnow
 from upload_service.runtime import Runtime
+from upload_service.schemas.sync import CHUNKER, MAX_CHUNK
 from upload_service.services import placement
 from upload_service.services.ingest import (
     IncomingFile,
@@ -46,10 +47,6 @@ from upload_service.services.paths import normalize_folder, normalize_path
 from upload_service.services.users import quota_bytes, usage_bytes, user_write_session
 from upload_service.storage.base import CHUNK_SIZE, BlobStore
 
-CHUNKER = "fastcdc2020-256k-1m-4m-sha256"
-MIN_CHUNK = 256 * 1024
-AVG_CHUNK = 1024 * 1024
-MAX_CHUNK = 4 * 1024 * 1024
 CHUNK_PREFIX = "sync-chunks/"
 _SALT = "sync-upload"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
