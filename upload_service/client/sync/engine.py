@@ -116,6 +116,7 @@ class Syncer:
     _cache: dict[str, tuple[Stat, Cut]] = field(default_factory=dict, init=False)
     _cuts: dict[str, Cut] = field(default_factory=dict, init=False)
     _local: dict[str, LocalFile] = field(default_factory=dict, init=False)
+    _reached: bool = field(default=False, init=False)  # the server answered once
 
     # ------------------------------------------------------------------ one pass
 
@@ -349,10 +350,16 @@ class Syncer:
     # ------------------------------------------------------------------ retries
 
     def _call(self, function: Callable[..., Result], *args: object, **kwargs: object) -> Result:
-        """``function(...)``, tried again with growing waits while the server is unavailable."""
-        for attempt in _attempts(self.retry_forever):
+        """``function(...)``, tried again with growing waits while the server is unavailable.
+
+        A one-shot sync that cannot reach the server at all fails at once (exit 7); once it has
+        reached it, it waits out a restart. ``--watch`` waits for as long as it takes.
+        """
+        for attempt in _attempts(self.retry_forever, self._reached):
             try:
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
+                self._reached = True
+                return result
             except ClientError as error:
                 if not _retryable(error) or attempt is None:
                     raise
@@ -362,10 +369,10 @@ class Syncer:
         raise AssertionError("unreachable")
 
 
-def _attempts(forever: bool) -> Iterator[float | None]:
+def _attempts(forever: bool, reached: bool) -> Iterator[float | None]:
     """The wait after each failed try; None for the last try."""
     tries = 0
-    while forever or tries < ONE_SHOT_RETRIES:
+    while forever or (reached and tries < ONE_SHOT_RETRIES):
         yield RETRY_DELAYS[min(tries, len(RETRY_DELAYS) - 1)]
         tries += 1
     yield None

@@ -1,0 +1,364 @@
+"""``upload-client sync``: the real client mirrors real folders to the real server.
+
+What a user checks is what the server holds afterwards (its manifest, the bytes of its files)
+and what went over the wire (a counting proxy between the client and the server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.client.conftest import UPLOAD_CLIENT, Client, MiB, closed_port, sha256_of, write_random
+from tests.fixtures.proxy import CountingProxy, counting_proxy
+from tests.fixtures.server import RunningServer, running_server
+
+KiB = 1024
+
+
+def manifest(client: Client, folder: str) -> dict[str, str | list[str] | dict[str, str]]:
+    """The server's view: {"files": {path: sha256}, "folders": [...]}."""
+    response = requests.get(
+        f"{client.url}/api/sync/manifest",
+        params={"folder": folder},
+        headers={"Authorization": f"Bearer {client.token}"},
+        timeout=30,
+    )
+    if response.status_code == 404:
+        return {"files": {}, "folders": []}
+    response.raise_for_status()
+    body = response.json()
+    return {"files": {f["path"]: f["sha256"] for f in body["files"]}, "folders": body["folders"]}
+
+
+def local_view(root: Path) -> dict[str, object]:
+    """What the manifest should say for ``root`` (no links, no ignored names)."""
+    files = {
+        str(p.relative_to(root)): sha256_of(p)
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    }
+    folders = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_dir())
+    return {"files": files, "folders": folders}
+
+
+def file_ids(client: Client, folder: str) -> dict[str, str]:
+    listed = json.loads(client.ok("ls", "--json").stdout)
+    prefix = folder + "/"
+    return {f["path"].removeprefix(prefix): f["id"] for f in listed if f["path"].startswith(prefix)}
+
+
+def sync(client: Client, root: Path, folder: str, **env: str) -> str:
+    """One-shot sync that must succeed; its summary line."""
+    result = client.run("sync", str(root), "--remote", folder, **env)
+    assert result.returncode == 0, result.stderr
+    [line] = result.lines
+    return line
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "Documents"
+    (root / "notes" / "2026").mkdir(parents=True)
+    (root / "photos").mkdir()
+    (root / "empty" / "deeper").mkdir(parents=True)
+    (root / "notes" / "todo.txt").write_text("milk\n")
+    (root / "notes" / "2026" / "plan.md").write_text("# plan\n")
+    write_random(root / "photos" / "cat.jpg", 300 * KiB)
+    (root / "readme.txt").write_text("hello\n")
+    return root
+
+
+@pytest.fixture
+def proxy(server: RunningServer) -> Iterator[CountingProxy]:
+    with counting_proxy(server.address) as running:
+        yield running
+
+
+@pytest.fixture
+def via_proxy(client: Client, proxy: CountingProxy) -> Client:
+    client.url = proxy.url
+    return client
+
+
+# --------------------------------------------------------------------------- one-shot
+
+
+def test_mirrors_a_tree_with_its_empty_folders(client: Client, tree: Path, folder: str) -> None:
+    summary = sync(client, tree, folder)
+
+    assert manifest(client, folder) == local_view(tree)
+    assert summary.startswith("sync: 4 uploaded")
+    # the state lives in the user's state directory, never inside the synced folder
+    assert sorted(p.name for p in tree.iterdir()) == ["empty", "notes", "photos", "readme.txt"]
+    assert list((client.home / ".local" / "state" / "upload-service" / "sync").glob("*.sqlite"))
+
+
+def test_the_remote_folder_defaults_to_the_folder_name(client: Client, tmp_path: Path) -> None:
+    root = tmp_path / "sync-default-name"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    assert client.run("sync", str(root)).returncode == 0
+    assert manifest(client, "sync-default-name")["files"] == {"a.txt": sha256_of(root / "a.txt")}
+
+
+def test_mirrors_every_kind_of_change(client: Client, tree: Path, folder: str) -> None:
+    sync(client, tree, folder)
+    before = file_ids(client, folder)
+
+    (tree / "notes" / "todo.txt").write_text("milk\neggs\n")  # edit
+    (tree / "readme.txt").unlink()  # delete
+    (tree / "photos" / "cat.jpg").rename(tree / "cat.jpg")  # move a file
+    (tree / "notes" / "2026").rename(tree / "archive")  # move a folder
+    (tree / "new-empty").mkdir()  # a new empty folder
+    (tree / "empty" / "deeper").rmdir()  # remove a folder
+    summary = sync(client, tree, folder)
+
+    assert manifest(client, folder) == local_view(tree)
+    after = file_ids(client, folder)
+    # moved files keep their identity on the server: they were moved, not sent again
+    assert after["cat.jpg"] == before["photos/cat.jpg"]
+    assert after["archive/plan.md"] == before["notes/2026/plan.md"]
+    assert summary.startswith("sync: 1 uploaded, 2 moved, 1 deleted")
+    assert "10 B sent" in summary  # only the edited file's bytes
+
+
+def test_a_change_of_case_is_a_rename(client: Client, tmp_path: Path, folder: str) -> None:
+    root = tmp_path / "case"
+    root.mkdir()
+    write_random(root / "Photo.JPG", 100 * KiB)
+    sync(client, root, folder)
+    (root / "Photo.JPG").rename(root / "photo.jpg")
+
+    summary = sync(client, root, folder)
+
+    assert manifest(client, folder) == local_view(root)
+    assert "1 moved" in summary and "0 B sent" in summary
+
+
+def test_ignores_uploadignore_patterns_temp_files_and_links(
+    client: Client, tmp_path: Path, folder: str
+) -> None:
+    root = tmp_path / "ignoring"
+    (root / "build").mkdir(parents=True)
+    (root / "keep.txt").write_text("keep")
+    (root / "build" / "out.o").write_text("object")
+    (root / "debug.log").write_text("log")
+    (root / ".uploadignore").write_text("build/\n*.log\n")
+    for temp in ("notes.txt.swp", "~$report.docx", ".#lock", "x.tmp", ".DS_Store"):
+        (root / temp).write_text("temp")
+    (root / "passwords").symlink_to("/etc/passwd")
+
+    result = client.run("sync", str(root), "--remote", folder)
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(manifest(client, folder)["files"]) == [".uploadignore", "keep.txt"]
+    assert result.stderr.count("passwords: a symbolic link, not followed") == 1
+
+
+def test_an_unchanged_folder_sends_almost_nothing(
+    via_proxy: Client, proxy: CountingProxy, tree: Path, folder: str
+) -> None:
+    sync(via_proxy, tree, folder)
+    proxy.reset()
+
+    summary = sync(via_proxy, tree, folder)
+
+    assert summary == "sync: up to date, 0 B sent"
+    assert proxy.up.count < 4 * KiB  # one manifest request
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["insert", "overwrite", "append"])
+def test_a_small_change_in_a_big_file_sends_only_the_changed_chunks(
+    via_proxy: Client, proxy: CountingProxy, tmp_path: Path, folder: str, change: str
+) -> None:
+    root = tmp_path / "big"
+    root.mkdir()
+    big = root / "disk.img"
+    write_random(big, 64 * MiB)
+    sync(via_proxy, root, folder)
+    data = big.read_bytes()
+    middle = len(data) // 2
+    edited = {
+        "insert": data[:middle] + os.urandom(100) + data[middle:],
+        "overwrite": data[:middle] + os.urandom(100) + data[middle + 100 :],
+        "append": data + os.urandom(100),
+    }[change]
+    big.write_bytes(edited)
+    proxy.reset()
+
+    sync(via_proxy, root, folder)
+
+    assert manifest(via_proxy, folder)["files"] == {"disk.img": sha256_of(big)}
+    # one or two chunks of at most 4 MiB each (1.25 MiB on average), never the 64 MiB file
+    assert proxy.up.count < 9 * MiB, proxy.up.count
+
+
+# --------------------------------------------------------------------------- conflicts
+
+
+def test_a_file_changed_on_both_sides_keeps_both(client: Client, tree: Path, folder: str) -> None:
+    sync(client, tree, folder)
+    theirs = client.cwd / "theirs.txt"
+    theirs.write_text("changed on the server\n")
+    client.ok("put", str(theirs), f"{folder}/readme.txt", "--replace")
+    (tree / "readme.txt").write_text("changed here\n")
+
+    result = client.run("sync", str(tree), "--remote", folder)
+
+    assert result.returncode == 0, result.stderr
+    files = manifest(client, folder)["files"]
+    assert isinstance(files, dict)
+    assert files["readme.txt"] == sha256_of(theirs)  # the server's version stays in place
+    [copy] = [p for p in files if p.startswith("readme.conflict-")]
+    assert re.fullmatch(r"readme\.conflict-\d{8}-\d{6}-[\w-]+\.txt", copy)
+    assert files[copy] == sha256_of(tree / "readme.txt")  # ours, beside it
+    assert "readme.txt changed on the server too" in result.stderr
+    # the same conflict is not copied again
+    assert sync(client, tree, folder) == "sync: up to date, 0 B sent"
+
+
+def test_a_local_delete_never_removes_a_newer_server_version(
+    client: Client, tree: Path, folder: str
+) -> None:
+    sync(client, tree, folder)
+    theirs = client.cwd / "theirs.txt"
+    theirs.write_text("a newer version\n")
+    client.ok("put", str(theirs), f"{folder}/readme.txt", "--replace")
+    (tree / "readme.txt").unlink()
+
+    sync(client, tree, folder)
+
+    files = manifest(client, folder)["files"]
+    assert isinstance(files, dict)
+    assert files["readme.txt"] == sha256_of(theirs)
+
+
+def test_a_path_the_server_refuses_fails_clearly_and_the_rest_goes_up(
+    client: Client, tmp_path: Path, folder: str
+) -> None:
+    root = tmp_path / "refused"
+    root.mkdir()
+    (root / "good.txt").write_text("good")
+    (root / "back\\slash.txt").write_text("refused")
+
+    result = client.run("sync", str(root), "--remote", folder)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("upload-client: could not sync back\\slash")
+    assert sorted(manifest(client, folder)["files"]) == ["good.txt"]
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_a_server_that_is_down_is_one_clear_line(client: Client, tree: Path) -> None:
+    client.url = f"http://127.0.0.1:{closed_port()}"
+    result = client.run("sync", str(tree))
+    assert result.returncode == 7
+    assert result.stderr.splitlines()[-1].startswith("upload-client: cannot reach the server")
+
+
+def test_a_missing_local_folder_is_exit_3(client: Client, tmp_path: Path) -> None:
+    line = client.fails(3, "sync", str(tmp_path / "nowhere"))
+    assert line == f"no such local folder: {tmp_path / 'nowhere'}"
+
+
+@pytest.mark.slow
+def test_a_server_restart_mid_sync_is_waited_out(client: Client, tmp_path: Path) -> None:
+    port = str(closed_port())
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    root = tmp_path / "many"
+    root.mkdir()
+    for number in range(60):
+        write_random(root / f"file-{number:02}.bin", 256 * KiB)
+    with running_server(server_dir, PORT=port, RATELIMIT_ENABLED="false") as first:
+        client.url, client.token = first.url, first.create_token()
+        process = start_sync(client, root, "restart")
+        wait_until(lambda: len(manifest(client, "restart")["files"]) >= 5)
+    with running_server(server_dir, PORT=port, RATELIMIT_ENABLED="false"):
+        _out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err
+        assert manifest(client, "restart") == local_view(root)
+        assert "trying again" in err
+
+
+# --------------------------------------------------------------------------- --watch
+
+
+def start_sync(client: Client, root: Path, folder: str, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [UPLOAD_CLIENT, "sync", str(root), "--remote", folder, *extra],
+        cwd=client.cwd,
+        env=client.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(probe: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_watch_mirrors_live_changes_and_stops_cleanly_on_sigterm(
+    client: Client, tree: Path, folder: str
+) -> None:
+    process = start_sync(client, tree, folder, "--watch")
+    try:
+        wait_until(lambda: manifest(client, folder) == local_view(tree))
+
+        (tree / "live.txt").write_text("written while watching\n")
+        (tree / "notes" / "todo.txt").write_text("milk\nbread\n")
+        (tree / "readme.txt").rename(tree / "notes" / "readme.txt")
+        (tree / "later").mkdir()
+        wait_until(lambda: manifest(client, folder) == local_view(tree))
+
+        (tree / "live.txt").unlink()
+        wait_until(lambda: manifest(client, folder) == local_view(tree))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert out.splitlines() and all(line.startswith("sync: ") for line in out.splitlines())
+
+
+@pytest.mark.slow
+def test_watch_waits_for_a_file_that_is_still_being_written(
+    client: Client, tmp_path: Path, folder: str
+) -> None:
+    root = tmp_path / "growing"
+    root.mkdir()
+    process = start_sync(client, root, folder, "--watch")
+    try:
+        time.sleep(1)
+        with (root / "recording.wav").open("wb") as growing:
+            # longer than the longest debounce: a pass runs while the file still grows
+            for _ in range(20):
+                growing.write(os.urandom(64 * KiB))
+                growing.flush()
+                time.sleep(0.35)
+                # never a half-written version on the server
+                files = manifest(client, folder)["files"]
+                assert files == {}, files
+        wait_until(lambda: manifest(client, folder) == local_view(root))
+    finally:
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
