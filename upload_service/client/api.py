@@ -78,6 +78,7 @@ class Api:
     """One server, one token, one keep-alive connection pool."""
 
     def __init__(self, config: Config, *, debug: bool = False) -> None:
+        self.config, self.debug = config, debug
         self.base = config.url
         self.session = requests.Session()
         if debug:
@@ -90,6 +91,10 @@ class Api:
 
     def close(self) -> None:
         self.session.close()
+
+    def clone(self) -> Api:
+        """Another connection pool to the same server (a session per thread)."""
+        return Api(self.config, debug=self.debug)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -251,6 +256,15 @@ class Api:
     def sync_put_chunk(self, sha256: str, data: bytes) -> None:
         headers = {"Content-Type": "application/octet-stream"}
         self.request("PUT", f"/api/sync/chunks/{sha256}", data=data, headers=headers)
+
+    def sync_put_small(self, path: str, data: bytes, sha256: str, base: str | None) -> None:
+        """One small file in one request: created (409 if the path is taken), or replacing
+        ``base`` (412 if the server's file is no longer that one)."""
+        headers = {"Content-Type": "application/octet-stream", "X-Content-SHA256": sha256}
+        if base:
+            headers["If-Match"] = f'"{base}"'
+        params = {"on_conflict": "error"}  # with If-Match, the matching file is replaced
+        self.request("PUT", f"/api/fs/{api_path(path)}", params=params, data=data, headers=headers)
 
     def sync_commit(self, upload_id: str) -> FileOut:
         body = {"upload_id": upload_id}

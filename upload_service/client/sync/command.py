@@ -23,8 +23,8 @@ def cmd_sync(api: Api, args: argparse.Namespace) -> ExitCode:
         raise ClientError(f"no such local folder: {args.directory}", ExitCode.NOT_FOUND)
     remote = clean(args.remote if args.remote is not None else root.resolve().name)
     state = SyncState(state_file(api.base, remote, root))
+    syncer = Syncer(api, root, remote, state)
     try:
-        syncer = Syncer(api, root, remote, state)
         if args.watch:
             from upload_service.client.sync.watch import watch
 
@@ -32,6 +32,7 @@ def cmd_sync(api: Api, args: argparse.Namespace) -> ExitCode:
             return ExitCode.OK
         summary = _one_shot(syncer)
     finally:
+        syncer.close()
         state.close()
     _print(summary)
     _raise_for_failures(summary)

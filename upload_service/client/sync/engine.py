@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -29,7 +30,7 @@ from upload_service.client.sync.chunks import Cut, cut_file, read_chunk
 from upload_service.client.sync.plan import LocalFile, Move, Plan, Upload, make_plan
 from upload_service.client.sync.scan import Stat, Tree, load_ignores, scan
 from upload_service.client.sync.state import SyncState
-from upload_service.schemas.sync import CHUNKER
+from upload_service.schemas.sync import CHUNKER, MIN_CHUNK
 from upload_service.schemas.units import human_size
 
 Result = TypeVar("Result")
@@ -41,6 +42,7 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # A stat cache entry is trusted only for files last modified this long before they were read:
 # a write within the same mtime tick as our read would otherwise go unnoticed.
 RACY_NS = 2_000_000_000
+WORKERS = 4  # files sent at once, each over its own connection
 
 
 class Stopped(Exception):
@@ -94,13 +96,24 @@ class Summary:
 
 @dataclass(frozen=True)
 class Send:
-    """One local file on its way up."""
+    """One local file on its way up, through one thread's connection."""
 
+    api: Api
     local_path: Path
     cut: Cut
     mtime: float
-    summary: Summary
     advance: Advance
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an upload left on the server: ``synced`` at ``path`` (and ours at ``copy``)."""
+
+    path: str
+    synced: str
+    conflict: str | None = None  # our digest, sent up as the conflict copy ``copy``
+    copy: str | None = None
+    sent: int = 0
 
 
 @dataclass
@@ -117,10 +130,15 @@ class Syncer:
     _cuts: dict[str, Cut] = field(default_factory=dict, init=False)
     _local: dict[str, LocalFile] = field(default_factory=dict, init=False)
     _reached: bool = field(default=False, init=False)  # the server answered once
+    _abort: threading.Event = field(default_factory=threading.Event, init=False)
+    _threads: threading.local = field(default_factory=threading.local, init=False)
+    _apis: list[Api] = field(default_factory=list, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     # ------------------------------------------------------------------ one pass
 
     def run_pass(self) -> Summary:
+        self._abort.clear()
         summary = Summary()
         tree = scan(self.root)
         self._report_skipped(tree)
@@ -206,11 +224,7 @@ class Syncer:
             self.state.forget_synced(path)
         for move in plan.moves:
             self._step(summary, move.target, partial(self._move, move, plan, summary))
-        total = sum(self._cuts[u.path].size for u in plan.uploads)
-        with progress_bar("sync", total) as advance:
-            for upload in plan.uploads:
-                send = partial(self._upload, tree, upload, summary, advance)
-                self._step(summary, upload.path, send)
+        self._send_all(plan, tree, summary)
         for path, sha in plan.deletes:
             self._step(summary, path, partial(self._delete, path, sha, summary))
         for folder in plan.mkdirs:
@@ -222,10 +236,13 @@ class Syncer:
 
     def _step(self, summary: Summary, path: str, action: Callable[[], None]) -> None:
         """Run one step; a refusal is recorded against ``path`` and the pass goes on."""
-        if self.stop.is_set():
-            raise Stopped
+        self._check_going()
+        self._outcome(summary, path, action)
+
+    def _outcome(self, summary: Summary, path: str, action: Callable[[], Result]) -> Result | None:
+        """``action()``; None when it was refused (noted in ``summary``) or must wait."""
         try:
-            action()
+            return action()
         except Changed:
             summary.waiting.append(path)
         except ClientError as error:
@@ -233,6 +250,7 @@ class Syncer:
                 raise
             summary.failed.append((path, error))
             note(f"upload-client: could not sync {path}: {error.message}")
+        return None
 
     def _mirrored_folders(self, tree: Tree, summary: Summary) -> set[str]:
         failed = {path.rstrip("/") for path, _ in summary.failed}
@@ -263,38 +281,72 @@ class Syncer:
         self.state.set_synced(move.target, move.sha256)
         summary.moved += 1
 
-    def _upload(self, tree: Tree, upload: Upload, summary: Summary, advance: Advance) -> None:
+    def _send_all(self, plan: Plan, tree: Tree, summary: Summary) -> None:
+        """The uploads, ``WORKERS`` at a time; each outcome is recorded here, in this thread."""
+        total = sum(self._cuts[u.path].size for u in plan.uploads)
+        with progress_bar("sync", total) as advance, ThreadPoolExecutor(WORKERS) as pool:
+            futures = {pool.submit(self._upload, tree, u, advance): u.path for u in plan.uploads}
+            try:
+                for future in as_completed(futures):
+                    path = futures[future]
+                    outcome = self._outcome(summary, path, future.result)
+                    if outcome is not None:
+                        self._record(outcome, summary)
+            except BaseException:
+                self._abort.set()  # the other workers stop between two requests
+                pool.shutdown(cancel_futures=True)
+                raise
+
+    def _record(self, outcome: Outcome, summary: Summary) -> None:
+        self.state.set_synced(outcome.path, outcome.synced, conflict=outcome.conflict)
+        summary.bytes_sent += outcome.sent
+        if outcome.copy is None:
+            summary.uploaded += 1
+            return
+        summary.conflicts += 1
+        note(
+            f"upload-client: {outcome.path} changed on the server too; yours is now {outcome.copy}"
+        )
+
+    def _upload(self, tree: Tree, upload: Upload, advance: Advance) -> Outcome:
+        """One file up (in a worker thread): what the server has at its path afterwards."""
         cut = self._cuts[upload.path]
         local_path = tree.local_path(self.root, upload.path)
         mtime = self._local[upload.path].stat.mtime_ns / 1e9
-        send = Send(local_path, cut, mtime, summary, advance)
+        send = Send(self._thread_api(), local_path, cut, mtime, advance)
         try:
-            self._push(self._remote(upload.path), send, upload.base)
+            sent = self._push(send, self._remote(upload.path), upload.base)
         except ClientError as error:
-            if error.status != 409:
+            if error.status not in (409, 412):
                 raise
-            self._keep_both(upload, send)
-            return
-        self.state.set_synced(upload.path, cut.sha256)
-        summary.uploaded += 1
+            return self._keep_both(send, upload.path)
+        return Outcome(upload.path, cut.sha256, sent=sent)
 
-    def _keep_both(self, upload: Upload, send: Send) -> None:
+    def _keep_both(self, send: Send, path: str) -> Outcome:
         """The server's file changed since our base: ours goes up beside it, nothing is lost."""
-        server = self._call(self.api.current_sha256, self._remote(upload.path))
+        server = self._call(send.api.current_sha256, self._remote(path))
         if server is None:  # it was deleted meanwhile: ours takes the path after all
-            self._push(self._remote(upload.path), send, None)
-            self.state.set_synced(upload.path, send.cut.sha256)
-            send.summary.uploaded += 1
-            return
-        copy = conflict_name(upload.path)
-        self._push(self._remote(copy), send, None)
-        self.state.set_synced(upload.path, server, conflict=send.cut.sha256)
-        send.summary.conflicts += 1
-        note(f"upload-client: {upload.path} changed on the server too; yours is now {copy}")
+            sent = self._push(send, self._remote(path), None)
+            return Outcome(path, send.cut.sha256, sent=sent)
+        copy = conflict_name(path)
+        sent = self._push(send, self._remote(copy), None)
+        return Outcome(path, server, conflict=send.cut.sha256, copy=copy, sent=sent)
 
-    def _push(self, remote_path: str, send: Send, base: str | None) -> None:
-        """prepare → the chunks the server lacks → commit."""
-        cut, advance = send.cut, send.advance
+    def _push(self, send: Send, remote_path: str, base: str | None) -> int:
+        """The file to ``remote_path`` unless the server has changed from ``base``; bytes sent.
+
+        A file smaller than the smallest chunk is one chunk whatever happens to it: it goes up
+        in one ``PUT /api/fs`` (with ``If-Match``). Others: prepare → the missing chunks →
+        commit.
+        """
+        cut = send.cut
+        if cut.size < MIN_CHUNK:
+            data = read_chunk(send.local_path, 0, cut.size, cut.sha256)
+            if data is None:
+                raise Changed
+            self._call(send.api.sync_put_small, remote_path, data, cut.sha256, base)
+            send.advance(cut.size)
+            return cut.size
         body = {
             "path": remote_path,
             "size": cut.size,
@@ -304,25 +356,42 @@ class Syncer:
             "chunks": [list(chunk) for chunk in cut.chunks],
             "base_sha256": base,
         }
-        prepared = self._call(self.api.sync_prepare, body)
+        prepared = self._call(send.api.sync_prepare, body)
         if prepared.unchanged:
-            advance(cut.size)
-            return
+            send.advance(cut.size)
+            return 0
         assert prepared.upload_id is not None
         missing = prepared.missing or []
         offsets = cut.offsets()
-        advance(cut.size - sum(offsets[sha][1] for sha in missing))
+        send.advance(cut.size - sum(offsets[sha][1] for sha in missing))
+        sent = 0
         for sha in missing:
-            if self.stop.is_set():
-                raise Stopped
+            self._check_going()
             offset, length = offsets[sha]
             data = read_chunk(send.local_path, offset, length, sha)
             if data is None:
                 raise Changed
-            self._call(self.api.sync_put_chunk, sha, data)
-            send.summary.bytes_sent += length
-            advance(length)
-        self._call(self.api.sync_commit, prepared.upload_id)
+            self._call(send.api.sync_put_chunk, sha, data)
+            sent += length
+            send.advance(length)
+        self._call(send.api.sync_commit, prepared.upload_id)
+        return sent
+
+    def _thread_api(self) -> Api:
+        api: Api | None = getattr(self._threads, "api", None)
+        if api is None:
+            api = self._threads.api = self.api.clone()
+            with self._lock:
+                self._apis.append(api)
+        return api
+
+    def close(self) -> None:
+        for api in self._apis:
+            api.close()
+
+    def _check_going(self) -> None:
+        if self.stop.is_set() or self._abort.is_set():
+            raise Stopped
 
     def _delete(self, path: str, sha256: str, summary: Summary) -> None:
         try:
@@ -364,7 +433,7 @@ class Syncer:
                 if not _retryable(error) or attempt is None:
                     raise
                 note(f"upload-client: {error.message}; trying again in {attempt:.0f} s")
-                if self.stop.wait(attempt):
+                if self.stop.wait(attempt) or self._abort.is_set():
                     raise Stopped from None
         raise AssertionError("unreachable")
 
