@@ -30,7 +30,7 @@ from upload_service.client.sync.chunks import Cut, cut_file, read_chunk
 from upload_service.client.sync.plan import LocalFile, Move, Plan, Upload, make_plan
 from upload_service.client.sync.scan import Stat, Tree, load_ignores, scan
 from upload_service.client.sync.state import SyncState
-from upload_service.schemas.sync import CHUNKER, MIN_CHUNK
+from upload_service.schemas.sync import CHUNKER, MAX_CHUNK
 from upload_service.schemas.units import human_size
 
 Result = TypeVar("Result")
@@ -43,6 +43,7 @@ _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # a write within the same mtime tick as our read would otherwise go unnoticed.
 RACY_NS = 2_000_000_000
 WORKERS = 4  # files sent at once, each over its own connection
+WHOLE_BELOW = MAX_CHUNK  # smaller files are sent whole, in one request
 
 
 class Stopped(Exception):
@@ -335,12 +336,13 @@ class Syncer:
     def _push(self, send: Send, remote_path: str, base: str | None) -> int:
         """The file to ``remote_path`` unless the server has changed from ``base``; bytes sent.
 
-        A file smaller than the smallest chunk is one chunk whatever happens to it: it goes up
-        in one ``PUT /api/fs`` (with ``If-Match``). Others: prepare → the missing chunks →
-        commit.
+        A file smaller than the largest chunk (``WHOLE_BELOW``) goes up in one ``PUT /api/fs``
+        with ``If-Match``: one request instead of three, one write on the server instead of two,
+        and a delta could save at most a chunk or two of it. Bigger files: prepare → the chunks
+        the server lacks → commit.
         """
         cut = send.cut
-        if cut.size < MIN_CHUNK:
+        if cut.size < WHOLE_BELOW:
             data = read_chunk(send.local_path, 0, cut.size, cut.sha256)
             if data is None:
                 raise Changed
