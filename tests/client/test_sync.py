@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -362,3 +363,21 @@ def test_watch_waits_for_a_file_that_is_still_being_written(
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+
+
+@pytest.mark.slow
+def test_watch_stops_when_the_folder_disappears_and_deletes_nothing(
+    client: Client, tree: Path, folder: str
+) -> None:
+    process = start_sync(client, tree, folder, "--watch")
+    try:
+        wait_until(lambda: manifest(client, folder) == local_view(tree))
+        expected = manifest(client, folder)
+        shutil.rmtree(tree)  # an unmounted disk looks like this
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 3, err
+    assert err.splitlines()[-1] == f"upload-client: cannot read the local folder {tree}"
+    assert manifest(client, folder) == expected

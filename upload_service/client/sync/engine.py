@@ -142,20 +142,26 @@ class Syncer:
         self._abort.clear()
         summary = Summary()
         tree = scan(self.root)
-        self._report_skipped(tree)
+        if "." in tree.unreadable or not self.root.is_dir():
+            # an unmounted disk must not look like a folder whose files were all deleted
+            raise ClientError(f"cannot read the local folder {self.root}", ExitCode.NOT_FOUND)
         ignores = load_ignores(self.root)
         local = self._local_files(tree, summary)
+        self._report_skipped(tree)
         manifest = self._call(self.api.sync_manifest, self.remote)
         remote = {f.path: f.sha256 for f in manifest.files}
         synced = self.state.synced()
         busy = set(summary.waiting) | set(tree.unreadable)
+        busy_folders = tuple(path + "/" for path in tree.unreadable)
         for path in list(synced):
-            if _is_ignored(ignores, path) or path in busy:
-                if path not in busy:
+            untouchable = path in busy or path.startswith(busy_folders)
+            if untouchable or _is_ignored(ignores, path):
+                if not untouchable:
                     self.state.forget_synced(path)
                 del synced[path]
-        for path in busy:
-            remote.pop(path, None)
+        for path in list(remote):
+            if path in busy or path.startswith(busy_folders):
+                del remote[path]
         plan = make_plan(
             local,
             tree.folders,
@@ -188,7 +194,11 @@ class Syncer:
         now_ns = time.time_ns()
         with self.state.transaction():
             for path, stat in tree.files.items():
-                cut = self._cut(tree, path, stat, now_ns)
+                try:
+                    cut = self._cut(tree, path, stat, now_ns)
+                except OSError:
+                    tree.unreadable.append(path)
+                    continue
                 if cut is None:
                     summary.waiting.append(path)
                     continue
@@ -208,8 +218,8 @@ class Syncer:
         try:
             cut = cut_file(local_path)
             after = Stat.of(os.stat(local_path, follow_symlinks=False))
-        except OSError:
-            return None
+        except FileNotFoundError:
+            return None  # deleted meanwhile: the next pass sees it gone
         if after != stat or cut.size != stat.size:
             return None  # written to while we read it
         if time.time_ns() - stat.mtime_ns > RACY_NS:
