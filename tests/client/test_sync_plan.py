@@ -39,7 +39,7 @@ def test_a_vanished_file_found_by_digest_is_moved_once() -> None:
         {"one.txt": Synced(A)},
     )
     assert result.moves == [Move("one.txt", "x/one.txt", A)]
-    assert result.uploads == [Upload("x/two.txt", None)]
+    assert result.uploads == [Upload("x/two.txt", None, new=True)]
 
 
 def test_a_local_delete_is_sent_only_while_the_server_has_our_version() -> None:

@@ -24,6 +24,7 @@ from upload_service.schemas.files import (
     FileList,
     FileOut,
     FileOutEnvelope,
+    FilesOut,
     FolderOut,
     LinkOut,
     MoveOut,
@@ -265,6 +266,19 @@ class Api:
             headers["If-Match"] = f'"{base}"'
         params = {"on_conflict": "error"}  # with If-Match, the matching file is replaced
         self.request("PUT", f"/api/fs/{api_path(path)}", params=params, data=data, headers=headers)
+
+    def upload_batch(self, folder: str, parts: list[tuple[str, bytes]]) -> list[FileOut]:
+        """Several new files into ``folder`` in one multipart request: all of them or none
+        (409 when any name is taken)."""
+        files = [("file", (name, data, "application/octet-stream")) for name, data in parts]
+        response = self.request(
+            "POST",
+            "/api/files",
+            params={"on_conflict": "error"},
+            data={"folder": folder},
+            files=files,
+        )
+        return parse(FilesOut, response).files
 
     def sync_commit(self, upload_id: str) -> FileOut:
         body = {"upload_id": upload_id}

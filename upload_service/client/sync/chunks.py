@@ -34,12 +34,16 @@ class Cut:
 _CUTTER = FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
 
-def cut_file(path: Path) -> Cut:
-    """Read ``path`` once: the whole-file digest and the chunk list together.
+def cut_file(path: Path, chunked: bool = True) -> Cut:
+    """Read ``path`` once: the whole-file digest and (if ``chunked``) the chunk list together.
 
     The file is read through an ordinary handle (not mmap), so a file truncated meanwhile gives a
     wrong digest, which the server refuses, rather than a crash.
     """
+    if not chunked:
+        with path.open("rb", buffering=0) as file:
+            whole = hashlib.file_digest(file, "sha256")
+            return Cut(whole.hexdigest(), file.tell(), ())
     whole = hashlib.sha256()
     chunks: list[Chunk] = []
     size = 0
@@ -51,11 +55,13 @@ def cut_file(path: Path) -> Cut:
     return Cut(whole.hexdigest(), size, tuple(chunks))
 
 
-def read_chunk(path: Path, offset: int, length: int, sha256: str) -> bytes | None:
-    """The bytes of one chunk, or None when the file no longer has them there (it changed)."""
+def read_range(path: Path, offset: int, length: int) -> bytes | None:
+    """``length`` bytes at ``offset``, or None when the file is shorter now (it changed).
+
+    Whether they are still the bytes that were hashed is checked by the server, which verifies
+    every chunk against its id and every file against its SHA-256 (422 otherwise).
+    """
     with path.open("rb") as file:
         file.seek(offset)
         data = file.read(length)
-    if len(data) != length or hashlib.sha256(data).hexdigest() != sha256:
-        return None
-    return data
+    return data if len(data) == length else None

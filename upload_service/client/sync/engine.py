@@ -9,16 +9,18 @@ Chunks already sent stay on the server, so an interrupted upload is not sent aga
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pathspec import GitIgnoreSpec
 
@@ -26,7 +28,7 @@ from upload_service.client.api import Api
 from upload_service.client.errors import ClientError, ExitCode
 from upload_service.client.output import Advance, note, progress_bar
 from upload_service.client.remote import join
-from upload_service.client.sync.chunks import Cut, cut_file, read_chunk
+from upload_service.client.sync.chunks import Cut, cut_file, read_range
 from upload_service.client.sync.plan import LocalFile, Move, Plan, Upload, make_plan
 from upload_service.client.sync.scan import Stat, Tree, load_ignores, scan
 from upload_service.client.sync.state import SyncState
@@ -39,11 +41,17 @@ Result = TypeVar("Result")
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 ONE_SHOT_RETRIES = 10  # about three minutes; --watch retries until it is stopped
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# A stat cache entry is trusted only for files last modified this long before they were read:
-# a write within the same mtime tick as our read would otherwise go unnoticed.
+# Stat cache entries are written only for files last modified this long before they were read.
 RACY_NS = 2_000_000_000
 WORKERS = 4  # files sent at once, each over its own connection
 WHOLE_BELOW = MAX_CHUNK  # smaller files are sent whole, in one request
+# New files up to BATCH_FILE go up together: BATCH_FILES of one folder, or BATCH_BYTES, a request.
+BATCH_FILE = 1024 * 1024
+BATCH_FILES = 100
+BATCH_BYTES = 8 * 1024 * 1024
+# Multipart file names pass through browser-compatibility rules (a backslash starts a Windows
+# path, quotes and non-ASCII need escapes): only plain names are batched, others go by path.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()+,=@~-]*")
 
 
 class Stopped(Exception):
@@ -74,7 +82,8 @@ class Summary:
         self.conflicts += other.conflicts
         self.bytes_sent += other.bytes_sent
         self.waiting = other.waiting
-        self.failed += other.failed
+        # a path refused again in the later pass is one failure, not two
+        self.failed = list(dict(self.failed + other.failed).items())
 
     def changed_anything(self) -> bool:
         return bool(self.uploaded or self.moved or self.deleted or self.folders or self.conflicts)
@@ -104,6 +113,13 @@ class Send:
     cut: Cut
     mtime: float
     advance: Advance
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A batch to send again file by file."""
+
+    uploads: list[Upload]
 
 
 @dataclass(frozen=True)
@@ -187,43 +203,52 @@ class Syncer:
     # ------------------------------------------------------------------ local digests
 
     def _local_files(self, tree: Tree, summary: Summary) -> dict[str, LocalFile]:
-        """Digest and chunks of every file: from the stat cache, or read once now."""
+        """Digest of every file: from the stat cache, or read now (``WORKERS`` files at once)."""
         self._cache = self.state.cached_cuts()
         self._cuts = {}
-        local: dict[str, LocalFile] = {}
         now_ns = time.time_ns()
+        to_read: list[tuple[str, Stat]] = []
+        for path, stat in tree.files.items():
+            cached = self._cache.get(path)
+            if cached is not None and cached[0] == stat and _fits(cached[1]):
+                self._cuts[path] = cached[1]
+            elif self.settle and now_ns - stat.mtime_ns < self.settle * 1e9:
+                summary.waiting.append(path)  # still being written, perhaps
+            else:
+                to_read.append((path, stat))
+        with ThreadPoolExecutor(WORKERS) as pool:  # hashlib releases the GIL
+            cuts = list(pool.map(lambda item: self._read(tree, *item), to_read))
         with self.state.transaction():
-            for path, stat in tree.files.items():
-                try:
-                    cut = self._cut(tree, path, stat, now_ns)
-                except OSError:
+            for (path, stat), cut in zip(to_read, cuts, strict=True):
+                if isinstance(cut, OSError):
                     tree.unreadable.append(path)
-                    continue
-                if cut is None:
+                elif cut is None:
                     summary.waiting.append(path)
-                    continue
-                self._cuts[path] = cut
-                local[path] = LocalFile(stat, cut.sha256)
+                else:
+                    self._cuts[path] = cut
+                    if time.time_ns() - stat.mtime_ns > RACY_NS:
+                        self.state.remember_cut(path, stat, cut)
             self.state.forget_cuts([p for p in self._cache if p not in tree.files])
-        self._local = local
-        return local
+        self._local = {p: LocalFile(tree.files[p], cut.sha256) for p, cut in self._cuts.items()}
+        return self._local
 
-    def _cut(self, tree: Tree, path: str, stat: Stat, now_ns: int) -> Cut | None:
-        cached = self._cache.get(path)
-        if cached is not None and cached[0] == stat:
-            return cached[1]
-        if self.settle and now_ns - stat.mtime_ns < self.settle * 1e9:
-            return None  # still being written, perhaps
+    def _read(self, tree: Tree, path: str, stat: Stat) -> Cut | OSError | None:
+        """The file's digest (and chunks, if it is big enough to be sent as a delta).
+
+        None when it changed while it was read, or vanished: the next pass sees it as it is then.
+        A stat cache entry is only kept for files last modified a while before they were read:
+        a write within the same mtime tick as our read would otherwise go unnoticed.
+        """
         local_path = tree.local_path(self.root, path)
         try:
-            cut = cut_file(local_path)
+            cut = cut_file(local_path, chunked=stat.size >= WHOLE_BELOW)
             after = Stat.of(os.stat(local_path, follow_symlinks=False))
         except FileNotFoundError:
-            return None  # deleted meanwhile: the next pass sees it gone
+            return None
+        except OSError as error:
+            return error
         if after != stat or cut.size != stat.size:
-            return None  # written to while we read it
-        if time.time_ns() - stat.mtime_ns > RACY_NS:
-            self.state.remember_cut(path, stat, cut)
+            return None
         return cut
 
     # ------------------------------------------------------------------ applying the plan
@@ -293,20 +318,98 @@ class Syncer:
         summary.moved += 1
 
     def _send_all(self, plan: Plan, tree: Tree, summary: Summary) -> None:
-        """The uploads, ``WORKERS`` at a time; each outcome is recorded here, in this thread."""
+        """The uploads, ``WORKERS`` at a time; each outcome is recorded here, in this thread.
+
+        Small new files go up in batches (one multipart request per folder and batch); a
+        batch the server refuses as a whole is sent again file by file.
+        """
         total = sum(self._cuts[u.path].size for u in plan.uploads)
+        batches, singles = self._batches(plan.uploads)
         with progress_bar("sync", total) as advance, ThreadPoolExecutor(WORKERS) as pool:
-            futures = {pool.submit(self._upload, tree, u, advance): u.path for u in plan.uploads}
+            pending: dict[Future[Any], list[Upload]] = {}
+            for batch in batches:
+                pending[pool.submit(self._upload_batch, tree, batch, advance)] = batch
+            for upload in singles:
+                pending[pool.submit(self._upload, tree, upload, advance)] = [upload]
             try:
-                for future in as_completed(futures):
-                    path = futures[future]
-                    outcome = self._outcome(summary, path, future.result)
-                    if outcome is not None:
-                        self._record(outcome, summary)
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        uploads = pending.pop(future)
+                        for retry in self._collect(future, uploads, summary):
+                            pending[pool.submit(self._upload, tree, retry, advance)] = [retry]
             except BaseException:
                 self._abort.set()  # the other workers stop between two requests
                 pool.shutdown(cancel_futures=True)
                 raise
+
+    def _collect(
+        self, future: Future[Any], uploads: list[Upload], summary: Summary
+    ) -> list[Upload]:
+        """Record what a finished task did; the uploads of a refused batch, to send one by one."""
+        path = uploads[0].path if len(uploads) == 1 else f"{len(uploads)} files"
+        result = self._outcome(summary, path, future.result)
+        if isinstance(result, Retry):
+            return result.uploads
+        for outcome in [result] if isinstance(result, Outcome) else result or []:
+            self._record(outcome, summary)
+        return []
+
+    def _batches(self, uploads: list[Upload]) -> tuple[list[list[Upload]], list[Upload]]:
+        by_folder: dict[str, list[Upload]] = {}
+        singles: list[Upload] = []
+        for upload in uploads:
+            name = upload.path.rpartition("/")[2]
+            if upload.new and self._cuts[upload.path].size <= BATCH_FILE and _PLAIN.fullmatch(name):
+                by_folder.setdefault(upload.path.rpartition("/")[0], []).append(upload)
+            else:
+                singles.append(upload)
+        batches: list[list[Upload]] = []
+        for group in by_folder.values():
+            if len(group) == 1:
+                singles += group
+                continue
+            batch: list[Upload] = []
+            size = 0
+            for upload in group:
+                if batch and (len(batch) == BATCH_FILES or size >= BATCH_BYTES):
+                    batches.append(batch)
+                    batch, size = [], 0
+                batch.append(upload)
+                size += self._cuts[upload.path].size
+            batches.append(batch)
+        return batches, singles
+
+    def _upload_batch(
+        self, tree: Tree, uploads: list[Upload], advance: Advance
+    ) -> list[Outcome] | Retry:
+        """New small files of one folder in one request (in a worker thread)."""
+        api = self._thread_api()
+        parts: list[tuple[str, bytes]] = []
+        for upload in uploads:
+            self._check_going()
+            data = read_range(
+                tree.local_path(self.root, upload.path), 0, self._cuts[upload.path].size
+            )
+            if data is None:
+                return Retry(uploads)
+            parts.append((upload.path.rpartition("/")[2], data))
+        folder = self._remote(uploads[0].path.rpartition("/")[0])
+        try:
+            files = self._call(api.upload_batch, folder, parts)
+        except ClientError as error:
+            if error.exit_code == ExitCode.UNREACHABLE:
+                raise
+            return Retry(uploads)  # a name taken meanwhile, over a limit, ...: one by one
+        sent = sum(len(data) for _, data in parts)
+        advance(sent)
+        expected = [self._remote(u.path) for u in uploads]
+        if [f.path for f in files] != expected:
+            raise ClientError(f"the server stored a batch under other names: {files[0].path}")
+        # the server's digest is recorded: if a file changed while it was read, the next pass
+        # sees that it differs and sends it again with this as its base
+        outcomes = [Outcome(u.path, f.sha256) for u, f in zip(uploads, files, strict=True)]
+        return [*outcomes[:-1], Outcome(uploads[-1].path, files[-1].sha256, sent=sent)]
 
     def _record(self, outcome: Outcome, summary: Summary) -> None:
         self.state.set_synced(outcome.path, outcome.synced, conflict=outcome.conflict)
@@ -353,10 +456,11 @@ class Syncer:
         """
         cut = send.cut
         if cut.size < WHOLE_BELOW:
-            data = read_chunk(send.local_path, 0, cut.size, cut.sha256)
+            data = read_range(send.local_path, 0, cut.size)
             if data is None:
                 raise Changed
-            self._call(send.api.sync_put_small, remote_path, data, cut.sha256, base)
+            with _changed_on_422():
+                self._call(send.api.sync_put_small, remote_path, data, cut.sha256, base)
             send.advance(cut.size)
             return cut.size
         body = {
@@ -380,10 +484,11 @@ class Syncer:
         for sha in missing:
             self._check_going()
             offset, length = offsets[sha]
-            data = read_chunk(send.local_path, offset, length, sha)
+            data = read_range(send.local_path, offset, length)
             if data is None:
                 raise Changed
-            self._call(send.api.sync_put_chunk, sha, data)
+            with _changed_on_422():
+                self._call(send.api.sync_put_chunk, sha, data)
             sent += length
             send.advance(length)
         self._call(send.api.sync_commit, prepared.upload_id)
@@ -457,6 +562,22 @@ def _attempts(forever: bool, reached: bool) -> Iterator[float | None]:
         yield RETRY_DELAYS[min(tries, len(RETRY_DELAYS) - 1)]
         tries += 1
     yield None
+
+
+def _fits(cut: Cut) -> bool:
+    """Does a cached cut have what this version sends (chunks for files sent as deltas)?"""
+    return cut.size < WHOLE_BELOW or bool(cut.chunks)
+
+
+@contextmanager
+def _changed_on_422() -> Iterator[None]:
+    """The server found the bytes do not hash to what we read before: the file changed."""
+    try:
+        yield
+    except ClientError as error:
+        if error.status == 422:
+            raise Changed from error
+        raise
 
 
 def _retryable(error: ClientError) -> bool:

@@ -29,6 +29,7 @@ class LocalFile:
 class Upload:
     path: str
     base: str | None  # the server's digest we expect to replace (None: a new path)
+    new: bool = False  # the server had nothing at this path (it may go up in a batch)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def _compare(
             plan.adopt.append((path, file.sha256))
         return
     if server is None:
-        plan.uploads.append(Upload(path, None))
+        plan.uploads.append(Upload(path, None, new=True))
     elif moved is not None:
         plan.uploads.append(Upload(path, moved))  # moved, then changed: a delta on the moved file
     elif known is not None and known.conflict == file.sha256 and known.sha256 == server:
