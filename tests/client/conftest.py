@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3
 import pytest
 
+from tests.fixtures.s3 import S3_REGION
 from tests.fixtures.server import RunningServer, running_server
 
 UPLOAD_CLIENT = str(Path(sys.executable).with_name("upload-client"))
@@ -132,6 +135,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One real server for the client tests (no rate limit, no sweeper)."""
     root = tmp_path_factory.mktemp("client-server")
     with running_server(root, RATELIMIT_ENABLED="false", SWEEP_INTERVAL="0") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def s3_server(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: str
+) -> Iterator[RunningServer]:
+    """A real server that keeps its files in a bucket on the moto S3 server."""
+    bucket = f"client-{secrets.token_hex(6)}"
+    boto3.client("s3", endpoint_url=moto_server, region_name=S3_REGION).create_bucket(Bucket=bucket)
+    root = tmp_path_factory.mktemp("client-s3-server")
+    settings = {
+        "STORAGE_URL": f"s3://{bucket}/files",
+        "S3_ENDPOINT_URL": moto_server,
+        "S3_REGION": S3_REGION,
+        "RATELIMIT_ENABLED": "false",
+        "SWEEP_INTERVAL": "0",
+    }
+    with running_server(root, **settings) as running:
         yield running
 
 

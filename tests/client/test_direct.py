@@ -6,34 +6,10 @@ bytes go to the bucket with a presigned POST and never through the server.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
-import pytest
-
 from tests.client.conftest import Client, MiB, sha256_of, write_random
-from tests.fixtures.s3 import S3_REGION
-from tests.fixtures.server import RunningServer, running_server
-
-
-@pytest.fixture(scope="module")
-def s3_server(
-    tmp_path_factory: pytest.TempPathFactory, moto_server: str
-) -> Iterator[RunningServer]:
-    bucket = f"direct-{secrets.token_hex(6)}"
-    boto3.client("s3", endpoint_url=moto_server, region_name=S3_REGION).create_bucket(Bucket=bucket)
-    root = tmp_path_factory.mktemp("direct-s3-server")
-    settings = {
-        "STORAGE_URL": f"s3://{bucket}/files",
-        "S3_ENDPOINT_URL": moto_server,
-        "S3_REGION": S3_REGION,
-        "RATELIMIT_ENABLED": "false",
-        "SWEEP_INTERVAL": "0",
-    }
-    with running_server(root, **settings) as running:
-        yield running
+from tests.fixtures.server import RunningServer
 
 
 def round_trip(client: Client, folder: str, size: int) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
@@ -18,13 +17,11 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 import requests
 
 from tests.client.conftest import UPLOAD_CLIENT, Client, MiB, closed_port, sha256_of, write_random
 from tests.fixtures.proxy import CountingProxy, counting_proxy
-from tests.fixtures.s3 import S3_REGION
 from tests.fixtures.server import RunningServer, running_server
 
 KiB = 1024
@@ -409,27 +406,9 @@ def test_names_go_up_as_nfc_and_unusual_names_exactly(
 # --------------------------------------------------------------------------- S3
 
 
-@pytest.fixture(scope="module")
-def s3_server(
-    tmp_path_factory: pytest.TempPathFactory, moto_server: str
-) -> Iterator[RunningServer]:
-    bucket = f"sync-{secrets.token_hex(6)}"
-    boto3.client("s3", endpoint_url=moto_server, region_name=S3_REGION).create_bucket(Bucket=bucket)
-    root = tmp_path_factory.mktemp("sync-s3-server")
-    settings = {
-        "STORAGE_URL": f"s3://{bucket}/files",
-        "S3_ENDPOINT_URL": moto_server,
-        "S3_REGION": S3_REGION,
-        "RATELIMIT_ENABLED": "false",
-        "SWEEP_INTERVAL": "0",
-    }
-    with running_server(root, **settings) as running:
-        yield running
-
-
 @pytest.mark.slow
 def test_sync_to_s3_storage_sends_a_delta_and_the_files_come_back_whole(
-    s3_server: RunningServer, client: Client, tmp_path: Path
+    s3_server: RunningServer, client: Client, tmp_path: Path, folder: str
 ) -> None:
     client.token = s3_server.create_token()
     root = tmp_path / "on-s3"
@@ -440,16 +419,16 @@ def test_sync_to_s3_storage_sends_a_delta_and_the_files_come_back_whole(
     write_random(big, 24 * MiB)
     with counting_proxy(s3_server.address) as proxy:
         client.url = proxy.url  # one URL throughout: the sync state belongs to a server URL
-        sync(client, root, "s3")
+        sync(client, root, folder)
         with big.open("r+b") as file:
             file.seek(12 * MiB)
             file.write(os.urandom(100))
         proxy.reset()
 
-        sync(client, root, "s3")
+        sync(client, root, folder)
         sent = proxy.up.count
-        client.ok("get", "s3/video.raw", "back.raw")
-        assert manifest(client, "s3") == local_view(root)
+        client.ok("get", f"{folder}/video.raw", "back.raw")
+        assert manifest(client, folder) == local_view(root)
 
     assert sent < 9 * MiB, sent  # the changed chunk, not the 24 MiB file
     assert sha256_of(client.cwd / "back.raw") == sha256_of(big)
