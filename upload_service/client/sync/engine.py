@@ -388,10 +388,11 @@ class Syncer:
         parts: list[tuple[str, bytes]] = []
         for upload in uploads:
             self._check_going()
-            data = read_range(
-                tree.local_path(self.root, upload.path), 0, self._cuts[upload.path].size
-            )
-            if data is None:
+            local_path = tree.local_path(self.root, upload.path)
+            data = read_range(local_path, 0, self._cuts[upload.path].size)
+            # multipart parts carry no digest for the server to check: a file written to since
+            # it was hashed goes one by one, where the server checks it (and it then waits)
+            if data is None or _stat_now(local_path) != self._local[upload.path].stat:
                 return Retry(uploads)
             parts.append((upload.path.rpartition("/")[2], data))
         folder = self._remote(uploads[0].path.rpartition("/")[0])
@@ -406,8 +407,6 @@ class Syncer:
         expected = [self._remote(u.path) for u in uploads]
         if [f.path for f in files] != expected:
             raise ClientError(f"the server stored a batch under other names: {files[0].path}")
-        # the server's digest is recorded: if a file changed while it was read, the next pass
-        # sees that it differs and sends it again with this as its base
         outcomes = [Outcome(u.path, f.sha256) for u, f in zip(uploads, files, strict=True)]
         return [*outcomes[:-1], Outcome(uploads[-1].path, files[-1].sha256, sent=sent)]
 
@@ -562,6 +561,13 @@ def _attempts(forever: bool, reached: bool) -> Iterator[float | None]:
         yield RETRY_DELAYS[min(tries, len(RETRY_DELAYS) - 1)]
         tries += 1
     yield None
+
+
+def _stat_now(path: Path) -> Stat | None:
+    try:
+        return Stat.of(os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return None
 
 
 def _fits(cut: Cut) -> bool:
