@@ -134,6 +134,25 @@ def test_mirrors_every_kind_of_change(client: Client, tree: Path, folder: str) -
     assert "10 B sent" in summary  # only the edited file's bytes
 
 
+def test_a_renamed_folder_is_one_request(client: Client, tmp_path: Path, folder: str) -> None:
+    root = tmp_path / "renaming"
+    (root / "Photos 2025" / "trip").mkdir(parents=True)
+    for number in range(30):
+        write_random(root / "Photos 2025" / "trip" / f"img-{number:02}.jpg", 8 * KiB)
+    sync(client, root, folder)
+    before = file_ids(client, folder)
+    (root / "Photos 2025").rename(root / "Photos")
+
+    result = client.run("sync", str(root), "--remote", folder, "--debug")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("sync: 30 moved")
+    assert result.stderr.count("/api/fs/move") == 1
+    assert manifest(client, folder) == local_view(root)
+    after = file_ids(client, folder)
+    assert after["Photos/trip/img-07.jpg"] == before["Photos 2025/trip/img-07.jpg"]
+
+
 def test_a_change_of_case_is_a_rename(client: Client, tmp_path: Path, folder: str) -> None:
     root = tmp_path / "case"
     root.mkdir()

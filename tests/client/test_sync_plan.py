@@ -76,3 +76,30 @@ def test_only_empty_folders_are_made_and_removed_ones_go_deepest_first() -> None
     )
     assert result.mkdirs == ["empty/inner"]
     assert result.rmdirs == ["gone/deeper", "gone"]
+
+
+def test_a_renamed_folder_is_one_folder_move() -> None:
+    files = {f"old/{n}.txt": here(sha, inode) for n, sha, inode in (("a", A, 1), ("b", B, 2))}
+    renamed = {p.replace("old/", "new/"): f for p, f in files.items()}
+    synced = {p: Synced(f.sha256) for p, f in files.items()}
+    last_seen = {p: f.stat for p, f in files.items()}
+    folders = ({"new", "new/empty"}, {"old", "old/empty"}, {"old", "old/empty"})
+    result = plan(renamed, {p: f.sha256 for p, f in files.items()}, synced, last_seen, folders)
+
+    [move] = result.folder_moves
+    assert (move.source, move.target, len(move.files)) == ("old", "new", 2)
+    assert result.moves == [] and result.uploads == [] and result.deletes == []
+    assert result.mkdirs == [] and result.rmdirs == []
+
+
+def test_a_folder_whose_files_do_not_all_move_is_moved_file_by_file() -> None:
+    synced = {"old/a.txt": Synced(A), "old/b.txt": Synced(B)}
+    result = plan(
+        {"new/a.txt": here(A)},
+        {"old/a.txt": A, "old/b.txt": B},
+        synced,
+        folders=({"new"}, {"old"}, {"old"}),
+    )
+    assert result.folder_moves == []
+    assert result.moves == [Move("old/a.txt", "new/a.txt", A)]
+    assert result.deletes == [("old/b.txt", B)]

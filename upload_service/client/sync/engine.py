@@ -29,7 +29,14 @@ from upload_service.client.errors import ClientError, ExitCode
 from upload_service.client.output import Advance, note, progress_bar
 from upload_service.client.remote import join
 from upload_service.client.sync.chunks import Cut, cut_file, read_range
-from upload_service.client.sync.plan import LocalFile, Move, Plan, Upload, make_plan
+from upload_service.client.sync.plan import (
+    FolderMove,
+    LocalFile,
+    Move,
+    Plan,
+    Upload,
+    make_plan,
+)
 from upload_service.client.sync.scan import Stat, Tree, load_ignores, scan
 from upload_service.client.sync.state import SyncState
 from upload_service.schemas.sync import CHUNKER, MAX_CHUNK
@@ -258,6 +265,9 @@ class Syncer:
             self.state.set_synced(path, sha)
         for path in plan.forget:
             self.state.forget_synced(path)
+        for folder_move in plan.folder_moves:
+            target = folder_move.target + "/"
+            self._step(summary, target, partial(self._move_folder, folder_move, plan, summary))
         for move in plan.moves:
             self._step(summary, move.target, partial(self._move, move, plan, summary))
         self._send_all(plan, tree, summary)
@@ -296,6 +306,19 @@ class Syncer:
         return join(self.remote, path)
 
     # ------------------------------------------------------------------ the steps
+
+    def _move_folder(self, move: FolderMove, plan: Plan, summary: Summary) -> None:
+        try:
+            self._call(self.api.move, self._remote(move.source), self._remote(move.target))
+        except ClientError as error:
+            if error.status not in (404, 409):
+                raise
+            plan.moves.extend(move.files)  # something changed meanwhile: file by file
+            return
+        for file in move.files:
+            self.state.forget_synced(file.source)
+            self.state.set_synced(file.target, file.sha256)
+        summary.moved += len(move.files)
 
     def _move(self, move: Move, plan: Plan, summary: Summary) -> None:
         try:

@@ -39,8 +39,18 @@ class Move:
     sha256: str  # what the server must still have at ``source``
 
 
+@dataclass(frozen=True)
+class FolderMove:
+    """A renamed folder: one request on the server instead of one move per file."""
+
+    source: str
+    target: str
+    files: tuple[Move, ...]  # the file moves it stands for
+
+
 @dataclass
 class Plan:
+    folder_moves: list[FolderMove] = field(default_factory=list)
     moves: list[Move] = field(default_factory=list)
     uploads: list[Upload] = field(default_factory=list)
     adopt: list[tuple[str, str]] = field(default_factory=list)  # already there: (path, sha256)
@@ -50,7 +60,8 @@ class Plan:
     rmdirs: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.moves or self.uploads or self.deletes or self.mkdirs or self.rmdirs)
+        steps = (self.folder_moves, self.moves, self.uploads, self.deletes)
+        return not (any(steps) or self.mkdirs or self.rmdirs)
 
 
 def make_plan(
@@ -75,6 +86,7 @@ def make_plan(
         _compare(plan, path, file, remote, synced, moved_to.get(path))
     plan.deletes = sorted(gone.items())
     _folders(plan, local, local_folders, remote_folders, synced_folders)
+    _folder_moves(plan, remote, local_folders, remote_folders, synced_folders)
     return plan
 
 
@@ -143,6 +155,52 @@ def _folders(
     plan.mkdirs = sorted(f for f in local_folders - remote_folders if f not in parents)
     removed = (synced_folders & remote_folders) - local_folders
     plan.rmdirs = sorted(removed, key=lambda f: (-f.count("/"), f))
+
+
+def _folder_moves(
+    plan: Plan,
+    remote: Mapping[str, str],
+    local_folders: set[str],
+    remote_folders: set[str],
+    synced_folders: set[str],
+) -> None:
+    """Turn the file moves of a renamed folder into one folder move.
+
+    Only when every file the server has under the old folder moves, each to the same relative
+    path under one new folder that the server does not have yet: then moving the folder does
+    exactly what the file moves would (its empty subfolders come along too).
+    """
+    vanished = (synced_folders & remote_folders) - local_folders
+    for source in sorted(vanished, key=lambda f: (f.count("/"), f)):
+        if any(source.startswith(done.source + "/") for done in plan.folder_moves):
+            continue
+        inside = source + "/"
+        moves = [m for m in plan.moves if m.source.startswith(inside)]
+        target = _common_target(source, moves)
+        on_server = [p for p in remote if p.startswith(inside)]
+        if target is None or target in remote_folders or target not in local_folders:
+            continue
+        if len(on_server) != len(moves) or target.startswith(inside):
+            continue
+        plan.folder_moves.append(FolderMove(source, target, tuple(moves)))
+        plan.moves = [m for m in plan.moves if m not in moves]
+        plan.mkdirs = [f for f in plan.mkdirs if not _within(f, target)]
+        plan.rmdirs = [f for f in plan.rmdirs if not _within(f, source)]
+
+
+def _common_target(source: str, moves: list[Move]) -> str | None:
+    """The folder every move goes to, keeping the path under ``source``; None if there is none."""
+    targets = set()
+    for move in moves:
+        rest = move.source[len(source) + 1 :]
+        if not move.target.endswith("/" + rest):
+            return None
+        targets.add(move.target[: -len(rest) - 1])
+    return targets.pop() if len(targets) == 1 else None
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + "/")
 
 
 def _ancestors(paths: Iterable[str]) -> set[str]:
