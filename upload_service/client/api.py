@@ -172,10 +172,24 @@ class Api:
         return None
 
     def put_stream(
-        self, path: str, body: SizedReader, *, on_conflict: str, content_type: str | None
+        self,
+        path: str,
+        body: SizedReader | bytes,
+        *,
+        on_conflict: str,
+        content_type: str | None,
+        sha256: str | None = None,
+        if_match: str | None = None,
     ) -> tuple[FileOut, bool]:
-        """Raw streaming upload (``PUT /api/fs/<path>``); the file and whether it was created."""
+        """Raw streaming upload (``PUT /api/fs/<path>``); the file and whether it was created.
+
+        With ``sha256`` the server refuses (422) bytes that do not hash to it; with
+        ``if_match`` it replaces the file only while it is that one (412 otherwise).
+        """
         headers = {"Content-Type": content_type or "application/octet-stream"}
+        headers.update(_if_match(if_match))
+        if sha256:
+            headers["X-Content-SHA256"] = sha256
         response = self.request(
             "PUT",
             f"/api/fs/{api_path(path)}",
@@ -207,13 +221,14 @@ class Api:
     ) -> None:
         """Delete a file or folder by path; with ``if_match``, only while the file is that one."""
         params = {"recursive": "true"} if recursive else {}
-        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
-        self.request("DELETE", f"/api/fs/{api_path(path)}", params=params, headers=headers)
+        self.request(
+            "DELETE", f"/api/fs/{api_path(path)}", params=params, headers=_if_match(if_match)
+        )
 
     def delete_id(self, file_id: str, *, if_match: str | None = None) -> None:
         """Delete a file by id; with ``if_match``, only while its SHA-256 is that one."""
-        headers = {"If-Match": f'"{if_match}"'} if if_match else {}
-        self.request("DELETE", f"/api/files/{quote(file_id, safe='')}", headers=headers)
+        route = f"/api/files/{quote(file_id, safe='')}"
+        self.request("DELETE", route, headers=_if_match(if_match))
 
     def move(self, source: str, target: str, *, if_match: str | None = None) -> MoveOut:
         """Move or rename a file or folder by path (``POST /api/fs/move``)."""
@@ -258,15 +273,6 @@ class Api:
         headers = {"Content-Type": "application/octet-stream"}
         self.request("PUT", f"/api/sync/chunks/{sha256}", data=data, headers=headers)
 
-    def sync_put_small(self, path: str, data: bytes, sha256: str, base: str | None) -> None:
-        """One small file in one request: created (409 if the path is taken), or replacing
-        ``base`` (412 if the server's file is no longer that one)."""
-        headers = {"Content-Type": "application/octet-stream", "X-Content-SHA256": sha256}
-        if base:
-            headers["If-Match"] = f'"{base}"'
-        params = {"on_conflict": "error"}  # with If-Match, the matching file is replaced
-        self.request("PUT", f"/api/fs/{api_path(path)}", params=params, data=data, headers=headers)
-
     def upload_batch(self, folder: str, parts: list[tuple[str, bytes]]) -> list[FileOut]:
         """Several new files into ``folder`` in one multipart request: all of them or none
         (409 when any name is taken)."""
@@ -287,6 +293,11 @@ class Api:
     def link(self, file_id: str, expires_in: int) -> LinkOut:
         route = f"/api/files/{quote(file_id, safe='')}/link"
         return self.json(LinkOut, "POST", route, json={"expires_in": expires_in})
+
+
+def _if_match(sha256: str | None) -> dict[str, str]:
+    """``If-Match: "<sha256>"``: only while the server's file is that one."""
+    return {"If-Match": f'"{sha256}"'} if sha256 else {}
 
 
 def parse(model: type[Model], response: requests.Response) -> Model:

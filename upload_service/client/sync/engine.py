@@ -164,11 +164,11 @@ class Syncer:
     def run_pass(self) -> Summary:
         self._abort.clear()
         summary = Summary()
-        tree = scan(self.root)
+        ignores = load_ignores(self.root)
+        tree = scan(self.root, ignores)
         if "." in tree.unreadable or not self.root.is_dir():
             # an unmounted disk must not look like a folder whose files were all deleted
             raise ClientError(f"cannot read the local folder {self.root}", ExitCode.NOT_FOUND)
-        ignores = load_ignores(self.root)
         local = self._local_files(tree, summary)
         self._report_skipped(tree)
         manifest = self._call(self.api.sync_manifest, self.remote)
@@ -249,7 +249,7 @@ class Syncer:
         local_path = tree.local_path(self.root, path)
         try:
             cut = cut_file(local_path, chunked=stat.size >= WHOLE_BELOW)
-            after = Stat.of(os.stat(local_path, follow_symlinks=False))
+            after = _stat_now(local_path)
         except FileNotFoundError:
             return None
         except OSError as error:
@@ -482,7 +482,15 @@ class Syncer:
             if data is None:
                 raise Changed
             with _changed_on_422():
-                self._call(send.api.sync_put_small, remote_path, data, cut.sha256, base)
+                self._call(
+                    send.api.put_stream,
+                    remote_path,
+                    data,
+                    on_conflict="error",  # with If-Match, the matching file is replaced
+                    content_type=None,
+                    sha256=cut.sha256,
+                    if_match=base,
+                )
             send.advance(cut.size)
             return cut.size
         body = {

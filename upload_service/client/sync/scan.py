@@ -55,9 +55,8 @@ def load_ignores(root: Path) -> GitIgnoreSpec:
     return GitIgnoreSpec.from_lines(lines)
 
 
-def scan(root: Path) -> Tree:
-    """Walk ``root`` (never following links), leaving out ignored names."""
-    ignores = load_ignores(root)
+def scan(root: Path, ignores: GitIgnoreSpec) -> Tree:
+    """Walk ``root`` (never following links), leaving out what ``ignores`` matches."""
     tree = Tree()
     _walk(root, "", ignores, tree)
     return tree
