@@ -15,6 +15,8 @@ import subprocess
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -329,6 +331,26 @@ def start_sync(client: Client, root: Path, folder: str, *extra: str) -> subproce
     )
 
 
+@dataclass
+class Watch:
+    process: subprocess.Popen[str]
+    out: str = ""
+    err: str = ""
+
+
+@contextmanager
+def watching(client: Client, root: Path, folder: str, stop_with: int) -> Iterator[Watch]:
+    """``sync --watch`` running; at the end ``stop_with`` is sent unless it stopped by itself,
+    and its output collected."""
+    watch = Watch(start_sync(client, root, folder, "--watch"))
+    try:
+        yield watch
+    finally:
+        if watch.process.poll() is None:
+            watch.process.send_signal(stop_with)
+        watch.out, watch.err = watch.process.communicate(timeout=30)
+
+
 def wait_until(probe: Callable[[], bool], timeout: float = 30.0, every: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not probe():
@@ -340,8 +362,7 @@ def wait_until(probe: Callable[[], bool], timeout: float = 30.0, every: float = 
 def test_watch_mirrors_live_changes_and_stops_cleanly_on_sigterm(
     client: Client, tree: Path, folder: str
 ) -> None:
-    process = start_sync(client, tree, folder, "--watch")
-    try:
+    with watching(client, tree, folder, signal.SIGTERM) as watch:
         wait_until(lambda: manifest(client, folder) == local_view(tree))
 
         (tree / "live.txt").write_text("written while watching\n")
@@ -352,12 +373,10 @@ def test_watch_mirrors_live_changes_and_stops_cleanly_on_sigterm(
 
         (tree / "live.txt").unlink()
         wait_until(lambda: manifest(client, folder) == local_view(tree))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
-    assert "Traceback" not in err
-    assert out.splitlines() and all(line.startswith("sync: ") for line in out.splitlines())
+    assert watch.process.returncode == 0, watch.err
+    assert "Traceback" not in watch.err
+    lines = watch.out.splitlines()
+    assert lines and all(line.startswith("sync: ") for line in lines)
 
 
 @pytest.mark.slow
@@ -366,8 +385,7 @@ def test_watch_waits_for_a_file_that_is_still_being_written(
 ) -> None:
     root = tmp_path / "growing"
     root.mkdir()
-    process = start_sync(client, root, folder, "--watch")
-    try:
+    with watching(client, root, folder, signal.SIGINT) as watch:
         time.sleep(1)
         with (root / "recording.wav").open("wb") as growing:
             # longer than the longest debounce: a pass runs while the file still grows
@@ -379,27 +397,20 @@ def test_watch_waits_for_a_file_that_is_still_being_written(
                 files = manifest(client, folder)["files"]
                 assert files == {}, files
         wait_until(lambda: manifest(client, folder) == local_view(root))
-    finally:
-        process.send_signal(signal.SIGINT)
-        _out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    assert watch.process.returncode == 0, watch.err
 
 
 @pytest.mark.slow
 def test_watch_stops_when_the_folder_disappears_and_deletes_nothing(
     client: Client, tree: Path, folder: str
 ) -> None:
-    process = start_sync(client, tree, folder, "--watch")
-    try:
+    with watching(client, tree, folder, signal.SIGKILL) as watch:
         wait_until(lambda: manifest(client, folder) == local_view(tree))
         expected = manifest(client, folder)
         shutil.rmtree(tree)  # an unmounted disk looks like this
-        _out, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 3, err
-    assert err.splitlines()[-1] == f"upload-client: cannot read the local folder {tree}"
+        watch.process.wait(timeout=30)  # it stops by itself
+    assert watch.process.returncode == 3, watch.err
+    assert watch.err.splitlines()[-1] == f"upload-client: cannot read the local folder {tree}"
     assert manifest(client, folder) == expected
 
 
