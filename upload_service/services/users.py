@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from upload_service.db import Database, insert_ignoring_conflicts
@@ -74,10 +74,12 @@ def _insert_github_user(session: Session, profile: GitHubProfile) -> User:
 
 
 def _free_login(session: Session, profile: GitHubProfile) -> None:
-    """Another account held this login and was renamed away on GitHub: rename it here too."""
-    clash = session.scalar(
-        select(User).where(User.login == profile.login, User.github_id != profile.github_id)
-    )
+    """Another account held this login and was renamed away on GitHub: rename it here too.
+
+    So is the local user (no GitHub id, which ``!=`` alone would never match), so that a GitHub
+    account named like it can sign in; it never takes over the local user's row."""
+    other_account = or_(User.github_id.is_(None), User.github_id != profile.github_id)
+    clash = session.scalar(select(User).where(User.login == profile.login, other_account))
     if clash is not None:
         clash.login = f"{clash.login}~{clash.id}"
         session.flush()
