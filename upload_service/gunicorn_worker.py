@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any
 
 from gunicorn.http.body import Body, ChunkedReader, LengthReader
-from gunicorn.http.unreader import SocketUnreader
+from gunicorn.http.unreader import SocketUnreader, Unreader
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 HEADER_TIMEOUT = 30.0  # seconds for a client to send its complete request headers
@@ -57,7 +57,129 @@ class _RequestHead:
     data: bytearray = field(default_factory=bytearray)
 
 
-class HeaderBufferingWorker(ThreadWorker):
+# --- gunicorn internals -----------------------------------------------------------------------
+# gunicorn documents none of what this module needs of gthread's event loop and request parser.
+# _GthreadInternals (the loop's state) and the functions after it (the parser's buffer and body
+# readers) are the only code here that touches it: the one place to change when gunicorn does.
+# Besides these, only the ThreadWorker methods overridden below and TConn's sock, parser,
+# init() and close() are used. tests/test_library_pins.py pins each piece; docs/architecture.md
+# ("Library internals we rely on") says why.
+
+
+class _GthreadInternals(ThreadWorker):
+    """gthread's connection count, poller, keep-alive queue and thread pool, as we use them."""
+
+    def _open_connection(self, server: Any, sock: socket.socket, client: Any) -> TConn:
+        conn = TConn(self.cfg, sock, client, server)
+        self.nr_conns += 1
+        return conn
+
+    def _close_connection(self, conn: TConn) -> None:
+        self.nr_conns -= 1
+        conn.close()
+
+    def _watch(self, conn: TConn, on_readable: Callable[[TConn, socket.socket], None]) -> None:
+        """Have the event loop call ``on_readable(conn, sock)`` when ``conn`` has bytes."""
+        with self._lock:
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
+
+    def _unwatch(self, conn: TConn) -> None:
+        with self._lock:
+            self.poller.unregister(conn.sock)
+
+    def _rewatch_kept_alive(
+        self, conn: TConn, on_readable: Callable[[TConn, socket.socket], None]
+    ) -> bool:
+        """Take ``conn`` out of the keep-alive queue and send its events to ``on_readable``
+        instead of to gthread's handler; False if gthread closed it meanwhile."""
+        with self._lock:
+            try:
+                self._keep.remove(conn)
+            except ValueError:  # murder_keepalived closed it meanwhile
+                return False
+            self.poller.modify(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
+        return True
+
+    def _submit(self, conn: TConn) -> None:
+        """Serve ``conn`` in a pool thread (``handle``); gthread's ``finish_request`` follows."""
+        self._wrap_future(self.tpool.submit(self.handle, conn), conn)
+
+
+def _unreader(conn: TConn) -> Unreader:
+    """The parser's reader of ``conn``'s socket (``conn.init()`` made the parser)."""
+    return conn.parser.unreader
+
+
+def _buffered(unreader: Unreader) -> bytes:
+    """What ``unreader`` received but the parser has not read yet."""
+    data: bytes = unreader.buf.getvalue()
+    return data
+
+
+def _set_buffered(unreader: Unreader, data: bytes) -> None:
+    """Make ``data`` all that ``unreader`` holds, read before anything more from the socket."""
+    unreader.buf = io.BytesIO()
+    unreader.unread(data)
+
+
+def _last_body_reader(conn: TConn) -> object | None:
+    """The reader of the last request's body on ``conn``; ``None`` before the first request."""
+    parser = conn.parser
+    if parser is None or parser.mesg is None:
+        return None
+    reader: object = parser.mesg.body.reader
+    return reader
+
+
+def _length_left(reader: LengthReader) -> int:
+    """Bytes of a Content-Length body still on the wire: gunicorn's own count, by which its
+    parser discards, before the next request, what the application left unread."""
+    return int(reader.length)
+
+
+def _set_length_left(reader: LengthReader, left: int) -> None:
+    reader.length = left
+
+
+def _chunked_finished(reader: ChunkedReader) -> bool:
+    return reader.parser is None  # gunicorn clears it after the last chunk
+
+
+def _socket(reader: LengthReader) -> socket.socket:
+    sock: socket.socket = reader.unreader.sock
+    return sock
+
+
+def _untouched_length_reader(body: object) -> LengthReader | None:
+    """gunicorn's reader of a Content-Length body from a socket, if nothing has read it yet.
+
+    Anything else (chunked, no length, another server's input) keeps its own reader.
+    """
+    if (
+        isinstance(body, Body)
+        and isinstance(body.reader, LengthReader)
+        and isinstance(body.reader.unreader, SocketUnreader)
+        and body.buf.tell() == 0
+    ):
+        return body.reader
+    return None
+
+
+def _take_buffered_body(reader: LengthReader) -> bytes:
+    """Take the body's bytes gunicorn already buffered; a pipelined next request stays."""
+    unreader = reader.unreader
+    buffered = _buffered(unreader)
+    left = _length_left(reader)
+    body = buffered[:left]
+    _set_buffered(unreader, buffered[len(body) :])
+    _set_length_left(reader, left - len(body))
+    return body
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+
+class HeaderBufferingWorker(_GthreadInternals):
     """gthread, except that a connection gets a thread only once its headers have arrived."""
 
     wsgi: WSGIApp
@@ -80,20 +202,14 @@ class HeaderBufferingWorker(ThreadWorker):
             if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        conn = TConn(self.cfg, sock, client, server)
-        self.nr_conns += 1
+        conn = self._open_connection(server, sock, client)
         self._heads[conn] = _RequestHead(deadline=time.monotonic() + HEADER_TIMEOUT)
-        with self._lock:
-            self.poller.register(sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        self._watch(conn, self._on_readable)
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
         """A kept-alive connection starts its next request: buffer its headers too."""
-        with self._lock:
-            try:
-                self._keep.remove(conn)
-            except ValueError:  # murder_keepalived closed it meanwhile
-                return
-            self.poller.modify(client, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if not self._rewatch_kept_alive(conn, self._on_readable):
+            return
         head = _RequestHead(deadline=time.monotonic() + HEADER_TIMEOUT)
         head.data += _take_unparsed(conn)
         self._heads[conn] = head
@@ -121,12 +237,11 @@ class HeaderBufferingWorker(ThreadWorker):
 
     def _dispatch(self, conn: TConn, received: bytes) -> None:
         del self._heads[conn]
-        with self._lock:
-            self.poller.unregister(conn.sock)
+        self._unwatch(conn)
         conn.init()  # blocking socket and (first time) a parser
-        conn.parser.unreader.unread(received)
+        _unreader(conn).unread(received)
         conn.sock.settimeout(IDLE_TIMEOUT)
-        self._wrap_future(self.tpool.submit(self.handle, conn), conn)
+        self._submit(conn)
 
     def handle(self, conn: TConn) -> tuple[bool, TConn]:
         """Serve a request, then any pipelined one whose head already arrived with it.
@@ -146,10 +261,8 @@ class HeaderBufferingWorker(ThreadWorker):
 
     def _drop(self, conn: TConn) -> None:
         del self._heads[conn]
-        with self._lock:
-            self.poller.unregister(conn.sock)
-        self.nr_conns -= 1
-        conn.close()
+        self._unwatch(conn)
+        self._close_connection(conn)
 
     def murder_keepalived(self) -> None:
         """Close idle kept-alive connections (gthread) and clients too slow with headers."""
@@ -164,14 +277,13 @@ class HeaderBufferingWorker(ThreadWorker):
 
 def _body_left_unread(conn: TConn) -> bool:
     """Part of the last request's body is still on the wire (or in the parser's buffer)."""
-    parser = conn.parser
-    if parser is None or parser.mesg is None:
+    reader = _last_body_reader(conn)
+    if reader is None:
         return False
-    reader = parser.mesg.body.reader
     if isinstance(reader, LengthReader):
-        return bool(reader.length > 0)
+        return _length_left(reader) > 0
     if isinstance(reader, ChunkedReader):
-        return reader.parser is not None  # gunicorn clears it after the last chunk
+        return not _chunked_finished(reader)
     return True
 
 
@@ -180,12 +292,11 @@ def _next_head_buffered(conn: TConn) -> bool:
 
     Only then can a pool thread go on without waiting for the client.
     """
-    parser = conn.parser
-    last_body = parser.mesg.body.reader if parser.mesg else None
+    last_body = _last_body_reader(conn)
     return (
         isinstance(last_body, LengthReader)
-        and last_body.length == 0
-        and _END_OF_HEADERS in parser.unreader.buf.getvalue()
+        and _length_left(last_body) == 0
+        and _END_OF_HEADERS in _buffered(_unreader(conn))
     )
 
 
@@ -193,10 +304,9 @@ def _take_unparsed(conn: TConn) -> bytes:
     """Bytes the parser already read past the previous request (a pipelined next request)."""
     if conn.parser is None:
         return b""
-    unreader = conn.parser.unreader
-    data: bytes = unreader.buf.getvalue()
-    unreader.buf.seek(0)
-    unreader.buf.truncate()
+    unreader = _unreader(conn)
+    data = _buffered(unreader)
+    _set_buffered(unreader, b"")
     return data
 
 
@@ -213,21 +323,6 @@ class SocketBodyInput:
         return self.app(environ, start_response)
 
 
-def _untouched_length_reader(body: object) -> LengthReader | None:
-    """gunicorn's reader of a Content-Length body from a socket, if nothing has read it yet.
-
-    Anything else (chunked, no length, another server's input) keeps its own reader.
-    """
-    if (
-        isinstance(body, Body)
-        and isinstance(body.reader, LengthReader)
-        and isinstance(body.reader.unreader, SocketUnreader)
-        and body.buf.tell() == 0
-    ):
-        return body.reader
-    return None
-
-
 class SocketBody:
     """A Content-Length request body, received straight into the reader's buffers.
 
@@ -242,14 +337,14 @@ class SocketBody:
 
     def __init__(self, reader: LengthReader) -> None:
         self._reader = reader
-        self._sock: socket.socket = reader.unreader.sock
+        self._sock = _socket(reader)
         self._pending = _take_buffered_body(reader)
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Fill ``buffer`` from the body; fewer bytes only at its end."""
         view = memoryview(buffer).cast("B")
         filled = self._take_pending(view)
-        while filled < len(view) and self._reader.length:
+        while filled < len(view) and _length_left(self._reader):
             received = self._recv_into(view[filled:])
             if not received:
                 break
@@ -288,7 +383,7 @@ class SocketBody:
 
     def _clamp(self, size: int | None) -> int:
         """``size`` bounded by what is left of the body; all of it for ``None`` or negative."""
-        left = len(self._pending) + int(self._reader.length)
+        left = len(self._pending) + _length_left(self._reader)
         return left if size is None or size < 0 else min(size, left)
 
     def _take_pending(self, view: memoryview) -> int:
@@ -299,28 +394,18 @@ class SocketBody:
 
     def _receive_pending(self, limit: int) -> int:
         """One ``recv`` of up to ``limit`` bytes into the pending buffer (for readline)."""
-        buffer = bytearray(min(limit, _LINE_RECV_SIZE, self._reader.length))
+        buffer = bytearray(min(limit, _LINE_RECV_SIZE, _length_left(self._reader)))
         del buffer[self._recv_into(memoryview(buffer)) :]
         self._pending = bytes(buffer)
         return len(buffer)
 
     def _recv_into(self, view: memoryview) -> int:
         """One ``recv`` from the socket, never past the body's end; keeps gunicorn's count."""
-        wanted = min(len(view), self._reader.length)
+        left = _length_left(self._reader)
+        wanted = min(len(view), left)
         if not wanted:
             return 0
         received = self._sock.recv_into(view[:wanted])
         # 0 = the client closed early: nothing more will come, and nothing is left to discard.
-        self._reader.length = self._reader.length - received if received else 0
+        _set_length_left(self._reader, left - received if received else 0)
         return received
-
-
-def _take_buffered_body(reader: LengthReader) -> bytes:
-    """Take the body's bytes gunicorn already buffered; a pipelined next request stays."""
-    unreader = reader.unreader
-    buffered: bytes = unreader.buf.getvalue()
-    body = buffered[: reader.length]
-    unreader.buf = io.BytesIO()
-    unreader.unread(buffered[len(body) :])
-    reader.length -= len(body)
-    return body
