@@ -21,8 +21,12 @@ from flask import flash, g, redirect, request, url_for
 from flask_dance.consumer import OAuth2ConsumerBlueprint, oauth_authorized, oauth_error
 from flask_dance.consumer.requests import OAuth2Session
 from flask_dance.consumer.storage import NullStorage
-from oauthlib.oauth2 import MismatchingStateError, OAuth2Error, WebApplicationClient
-from oauthlib.oauth2.rfc6749.utils import is_secure_transport
+from oauthlib.oauth2 import (
+    MismatchingStateError,
+    OAuth2Error,
+    WebApplicationClient,
+    is_secure_transport,
+)
 from werkzeug.wrappers import Response
 
 from upload_service.auth.allowlist import Allowlist
@@ -38,6 +42,39 @@ from upload_service.settings import Settings
 log = logging.getLogger(__name__)
 
 NEXT_KEY = "login_next"  # where to go after the dance; the only thing we keep during it
+
+
+# --- flask-dance, oauthlib and requests internals ----------------------------------------------
+# What this module needs of those libraries beyond their documented API goes through these
+# functions, besides the methods the classes below override (GitHubBlueprint.session,
+# teardown_session, login, authorized; GitHubOAuthClient.parse_request_uri_response).
+# tests/test_library_pins.py pins each; docs/architecture.md ("Library internals we rely on")
+# says why.
+
+
+def _state_key(blueprint: OAuth2ConsumerBlueprint) -> str:
+    """The Flask session key where flask-dance keeps the state of a dance it started."""
+    return f"{blueprint.name}_oauth_state"
+
+
+def _new_dance_session(blueprint: OAuth2ConsumerBlueprint) -> OAuth2Session:
+    """A new requests session for the dance, made as flask-dance makes (and caches) it."""
+    oauth_session: OAuth2Session = OAuth2ConsumerBlueprint.session.fget(blueprint)
+    return oauth_session
+
+
+def _scopes_not_granted(exc: Exception) -> list[str] | None:
+    """The scopes missing from oauthlib's "Scope has changed" Warning; ``None`` for another
+    exception."""
+    if isinstance(exc, Warning) and hasattr(exc, "old_scope"):
+        return sorted(set(exc.old_scope) - set(getattr(exc, "new_scope", [])))
+    return None
+
+
+def _replace_json(response: requests.Response, body: object) -> None:
+    """Make ``response`` read as ``body``. requests-oauthlib parses ``response.text`` after its
+    compliance hooks, and requests has no public way to change what a response holds."""
+    response._content = json.dumps(body).encode()
 
 
 def make_github_blueprint(settings: Settings) -> GitHubBlueprint:
@@ -72,7 +109,7 @@ class GitHubBlueprint(OAuth2ConsumerBlueprint):
         # token fetched for one request can end up in another). Keep one per request instead.
         oauth_session: OAuth2Session | None = g.get("_github_oauth_session")
         if oauth_session is None:
-            oauth_session = OAuth2ConsumerBlueprint.session.fget(self)
+            oauth_session = _new_dance_session(self)
             g._github_oauth_session = oauth_session
         return oauth_session
 
@@ -92,7 +129,7 @@ class GitHubBlueprint(OAuth2ConsumerBlueprint):
             return back_to_sign_in(f"GitHub sign-in is misconfigured: {exc.description}")
 
     def authorized(self) -> Any:
-        if not request.args.get("error") and f"{self.name}_oauth_state" not in flask.session:
+        if not request.args.get("error") and _state_key(self) not in flask.session:
             return back_to_sign_in("That sign-in link has expired or was already used. Try again.")
         try:
             return super().authorized()
@@ -114,8 +151,8 @@ def _failure_message(exc: Exception) -> str | None:
         return "GitHub is unreachable right now; please try again later."
     if isinstance(exc, ServiceError):
         return exc.message
-    if isinstance(exc, Warning) and hasattr(exc, "old_scope"):  # oauthlib: scopes not granted
-        missing = sorted(set(exc.old_scope) - set(getattr(exc, "new_scope", [])))
+    missing = _scopes_not_granted(exc)
+    if missing is not None:
         return (
             f"GitHub did not grant the permissions this service needs ({', '.join(missing)}). "
             "Please sign in again and approve them."
@@ -157,7 +194,7 @@ class GitHubOAuthSession(OAuth2Session):
             return response  # oauthlib reports the missing token
         if isinstance(body, dict) and isinstance(body.get("scope"), str):
             body["scope"] = _normalized_scope(body["scope"], set(self.scope or ()))
-            response._content = json.dumps(body).encode()
+            _replace_json(response, body)
         return response
 
 
@@ -211,7 +248,7 @@ def _on_oauth_error(
     error_description: str | None = None,
     error_uri: str | None = None,
 ) -> Response:
-    flask.session.pop(f"{blueprint.name}_oauth_state", None)
+    flask.session.pop(_state_key(blueprint), None)
     if error == "access_denied":
         return back_to_sign_in("You cancelled signing in with GitHub.")
     return back_to_sign_in(f"GitHub reported a problem: {error_description or error}.")
