@@ -1,7 +1,6 @@
 import pytest
 
 from upload_service.errors import BadRequest
-from upload_service.services.categories import category_for, guess_content_type
 from upload_service.services.paths import ancestors, normalize_folder, normalize_path, split_path
 
 
@@ -52,33 +51,3 @@ def test_split_and_ancestors() -> None:
     assert split_path("a/b/c.txt") == ("a/b", "c.txt")
     assert split_path("c.txt") == ("", "c.txt")
     assert ancestors("a/b/c") == ["a", "a/b", "a/b/c"]
-
-
-@pytest.mark.parametrize(
-    ("name", "content_type", "category"),
-    [
-        ("photo.JPG", None, "image"),
-        ("clip.mp4", None, "video"),
-        ("song.mp3", None, "audio"),
-        ("paper.pdf", None, "document"),
-        ("notes.md", None, "document"),
-        ("readme.txt", None, "document"),
-        ("report.docx", None, "document"),
-        ("backup.tar.gz", None, "archive"),
-        ("bundle.7z", None, "archive"),
-        ("main.py", None, "code"),
-        ("data.json", None, "code"),
-        ("page.html", None, "code"),
-        ("Dockerfile", None, "code"),
-        ("mystery.bin", None, "other"),
-        ("noext", "image/png", "image"),
-    ],
-)
-def test_categories(name: str, content_type: str | None, category: str) -> None:
-    assert category_for(guess_content_type(name, content_type), name) == category
-
-
-def test_declared_content_type_is_sanitized() -> None:
-    assert guess_content_type("a.png", "application/octet-stream") == "image/png"
-    assert guess_content_type("a.png", "text/html\r\nX-Evil: 1") == "image/png"
-    assert guess_content_type("a.txt", "text/plain; charset=utf-8") == "text/plain"
