@@ -80,7 +80,11 @@ def rate_limit_key() -> str:
 
 
 def is_exempt() -> bool:
-    path = request.path
+    return is_exempt_path(request.path)
+
+
+def is_exempt_path(path: str) -> bool:
+    """Whether requests to ``path`` are never limited (the OpenAPI document says so too)."""
     return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 

@@ -21,18 +21,19 @@ def init_api(app: Flask, runtime: Runtime) -> None:
     from upload_service.api.tus import bp as tus_bp
     from upload_service.api.uploads import bp as uploads_bp
 
+    # The order of the tags of the OpenAPI document (each blueprint is one).
     for blueprint in (
-        system_bp,
-        metrics_bp,
-        openapi_bp,
-        account_bp,
         uploads_bp,
-        direct_bp,
         files_bp,
         links_bp,
+        direct_bp,
         fs_bp,
         folders_bp,
-        tus_bp,
         sync_bp,
+        tus_bp,
+        account_bp,
+        openapi_bp,
+        system_bp,
+        metrics_bp,
     ):
         app.register_blueprint(blueprint)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from upload_service.api.common import json_body, respond
+from upload_service.api.common import respond
+from upload_service.api.described import Reply, documented, json_reply, path_param
 from upload_service.auth.current import require_user
 from upload_service.errors import Forbidden
 from upload_service.models import ApiToken
@@ -30,7 +31,9 @@ bp = Blueprint("account", __name__, url_prefix="/api")
 
 
 @bp.get("/me")
+@documented({200: json_reply("The user.", MeOut)})
 def me() -> Response:
+    """The signed-in user, usage and quota"""
     user = require_user()
     runtime = get_runtime()
     with runtime.db.session() as db:
@@ -49,7 +52,9 @@ def me() -> Response:
 
 
 @bp.get("/tokens")
+@documented({200: json_reply("Your tokens (never their plaintext).", TokenList)})
 def list_tokens() -> Response:
+    """List your API tokens"""
     user = require_user()
     with get_runtime().db.session() as db:
         tokens = list_api_tokens(db, user)
@@ -57,9 +62,14 @@ def list_tokens() -> Response:
 
 
 @bp.post("/tokens")
-def create_token() -> Response:
+@documented(
+    {201: json_reply("The token; its plaintext appears in this response only.", TokenCreated)},
+    errors=(400, 415),
+    example={"name": "backup script", "expires_in": 2592000},
+)
+def create_token(body: TokenCreate) -> Response:
+    """Create an API token"""
     user = require_user()
-    body = json_body(TokenCreate)
     with get_runtime().db.session() as db:
         token, plaintext = create_api_token(db, user, body.name, body.expires_in)
     out = TokenCreated(**_token_out(token).model_dump(), token=plaintext)
@@ -69,7 +79,13 @@ def create_token() -> Response:
 
 
 @bp.delete("/tokens/<token_id>")
+@documented(
+    {204: Reply("Revoked.")},
+    errors=(404,),
+    params=(path_param("token_id", "The token's id.", "$TOKEN_ID"),),
+)
 def revoke_token(token_id: str) -> Response:
+    """Revoke an API token"""
     user = require_user()
     with get_runtime().db.session() as db:
         revoke_api_token(db, user, token_id)
@@ -77,7 +93,9 @@ def revoke_token(token_id: str) -> Response:
 
 
 @bp.get("/admin/users")
+@documented({200: json_reply("Every user.", AdminUserList)})
 def admin_users() -> Response:
+    """All users and their usage (admins only)"""
     user = require_user()
     runtime = get_runtime()
     with runtime.db.session() as db:

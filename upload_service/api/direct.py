@@ -8,24 +8,56 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
 
-from upload_service.api.common import file_out, json_body, respond
+from upload_service.api.common import file_out, respond
+from upload_service.api.described import (
+    ANY_BYTES,
+    BINARY,
+    Content,
+    Reply,
+    documented,
+    json_reply,
+    path_param,
+)
 from upload_service.auth.csrf import csrf_exempt
 from upload_service.auth.current import require_user
 from upload_service.errors import BadRequest
 from upload_service.models import UploadSession
 from upload_service.runtime import get_runtime
-from upload_service.schemas.direct import DirectUploadIn, DirectUploadOut, DirectUploadStatus
+from upload_service.schemas.direct import (
+    DirectUploadIn,
+    DirectUploadOut,
+    DirectUploadStatus,
+    SignedUploadForm,
+)
 from upload_service.schemas.files import FileOutEnvelope
 from upload_service.services import direct
 from upload_service.services.ingest import MULTIPART_OVERHEAD
 
 bp = Blueprint("direct", __name__, url_prefix="/api")
 
+UPLOAD_TOKEN = path_param("token", "The signed token at the end of the upload `url`.", "$TOKEN")
+SIGNED_ERRORS = (400, 403, 404, 409, 410, 413, 422, 507)
+
 
 @bp.post("/uploads")
-def direct_create() -> Response:
+@documented(
+    {
+        201: json_reply(
+            "Where and how to send the bytes, with no other credential.", DirectUploadOut
+        )
+    },
+    errors=(400, 409, 413, 415, 507),
+    example={"path": "videos/talk.mp4", "size": 1048576, "content_type": "video/mp4"},
+)
+def direct_create(body: DirectUploadIn) -> Response:
+    """Request a signed upload URL
+
+    With S3 storage the URL is a presigned POST whose policy pins the key, the exact size and
+    the content type; with local storage it is a signed URL of this service that takes one
+    `PUT` (or multipart `POST`) of exactly `size` bytes. Then call
+    `POST /api/uploads/{upload_id}/complete`.
+    """
     user = require_user()
-    body = json_body(DirectUploadIn)
     created = direct.create_direct_upload(
         get_runtime(),
         user,
@@ -44,35 +76,75 @@ def direct_create() -> Response:
 
 
 @bp.get("/uploads/<upload_id>")
+@documented(
+    {200: json_reply("`pending`, `complete`, `expired` or `failed`.", DirectUploadStatus)},
+    errors=(404,),
+)
 def direct_status(upload_id: str) -> Response:
+    """A direct upload's state"""
     row = direct.get_direct_upload(get_runtime(), require_user(), upload_id)
     return respond(_status(row))
 
 
 @bp.delete("/uploads/<upload_id>")
+@documented(
+    {204: Reply("Aborted; whatever was uploaded is deleted and the URL refuses more.")},
+    errors=(404, 409),
+)
 def direct_abort(upload_id: str) -> Response:
+    """Abort a direct upload"""
     direct.abort_direct_upload(get_runtime(), require_user(), upload_id)
     return Response(status=204)
 
 
 @bp.post("/uploads/<upload_id>/complete")
+@documented(
+    {200: json_reply("The file (the same one when completed again).", FileOutEnvelope)},
+    errors=(404, 409, 410, 422, 507),
+)
 def direct_complete(upload_id: str) -> Response:
+    """Verify a direct upload and make it a file
+
+    Checks that the object exists (else 409), has the declared size and, when declared, SHA-256
+    (else 422: the object is deleted and the session `failed`).
+    """
     file = direct.complete_direct_upload(get_runtime(), require_user(), upload_id)
     return respond(FileOutEnvelope(file=file_out(file)))
 
 
 @bp.put("/signed-uploads/<token>")
 @csrf_exempt
+@documented(
+    {204: Reply("Received; now complete the upload.")},
+    errors=SIGNED_ERRORS,
+    body=Content(BINARY, ANY_BYTES),
+    params=(UPLOAD_TOKEN,),
+    public=True,
+)
 def signed_upload_put(token: str) -> Response:
-    """The raw body is the file."""
+    """Upload to a signed URL (local storage)
+
+    The raw body is the file. Needs no credentials; the signature is the permission. Expired or
+    tampered signatures answer 403 (`signature_expired`, `signature_invalid`).
+    """
     direct.receive_signed_upload(get_runtime(), token, request.stream)  # type: ignore[arg-type]
     return Response(status=204)
 
 
 @bp.post("/signed-uploads/<token>")
 @csrf_exempt
+@documented(
+    {204: Reply("Received; now complete the upload.")},
+    errors=SIGNED_ERRORS,
+    body=Content(SignedUploadForm, "multipart/form-data"),
+    params=(UPLOAD_TOKEN,),
+    public=True,
+)
 def signed_upload_post(token: str) -> Response:
-    """A multipart form whose ``file`` part is the file (what ``curl -F file=@x`` sends)."""
+    """Upload to a signed URL as a multipart form (local storage)
+
+    Like the `PUT`, with the file in a part named `file` (what `curl -F file=@x` sends).
+    """
     runtime = get_runtime()
     upload_id = direct.verify_upload_token(runtime.settings.SECRET_KEY or "", token)
     row = direct.signed_session(runtime, upload_id)

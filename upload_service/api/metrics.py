@@ -28,6 +28,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from upload_service.api.described import documented, text_reply
 from upload_service.db import Database
 from upload_service.runtime import Runtime
 from upload_service.services.stats import stored_totals
@@ -177,6 +178,8 @@ def _stored_sizes(response: Response) -> list[int]:
 
 
 @bp.get("/metrics")
+@documented({200: text_reply("Prometheus text format.", "text/plain")}, public=True)
 def metrics() -> Response:
+    """Prometheus metrics of this process"""
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encoder(_metrics().registry), headers={"Content-Type": content_type})

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from upload_service.api.common import file_out, json_body, query_args, respond
+from upload_service.api.common import file_out, respond
+from upload_service.api.described import (
+    ANY_BYTES,
+    BINARY,
+    Content,
+    documented,
+    json_reply,
+    path_param,
+)
 from upload_service.auth.current import require_user
 from upload_service.runtime import get_runtime
 from upload_service.schemas.files import FileOutEnvelope
@@ -23,9 +31,17 @@ bp = Blueprint("sync", __name__, url_prefix="/api/sync")
 
 
 @bp.post("/prepare")
-def sync_prepare() -> Response:
+@documented(
+    {200: json_reply("The upload id and the missing chunk ids, or `unchanged`.", SyncPrepareOut)},
+    errors=(400, 409, 413, 415),
+)
+def sync_prepare(body: SyncPrepareIn) -> Response:
+    """Start a chunked sync upload: which chunks are missing
+
+    `chunker` must be `fastcdc2020-256k-1m-4m-sha256`; 409 when the server's file no longer has
+    `base_sha256`.
+    """
     user = require_user()
-    body = json_body(SyncPrepareIn)
     prepared = sync.prepare(
         get_runtime(),
         user,
@@ -45,7 +61,17 @@ def sync_prepare() -> Response:
 
 
 @bp.put("/chunks/<sha256>")
+@documented(
+    {
+        200: json_reply("You already had this chunk.", SyncChunkOut),
+        201: json_reply("Stored.", SyncChunkOut),
+    },
+    errors=(400, 413, 422, 507),
+    body=Content(BINARY, ANY_BYTES),
+    params=(path_param("sha256", "The chunk's SHA-256 (hex).", "$CHUNK_SHA256"),),
+)
 def sync_put_chunk(sha256: str) -> Response:
+    """Upload one chunk (raw bytes, at most 4 MiB)"""
     user = require_user()
     stored = sync.put_chunk(
         get_runtime(),
@@ -58,17 +84,22 @@ def sync_put_chunk(sha256: str) -> Response:
 
 
 @bp.post("/commit")
-def sync_commit() -> Response:
+@documented(
+    {200: json_reply("Replaced.", FileOutEnvelope), 201: json_reply("Created.", FileOutEnvelope)},
+    errors=(400, 404, 409, 413, 415, 422, 507),
+)
+def sync_commit(body: SyncCommitIn) -> Response:
+    """Assemble and swap in the file of a prepared sync upload"""
     user = require_user()
-    body = json_body(SyncCommitIn)
     result = sync.commit(get_runtime(), user, body.upload_id)
     return respond(FileOutEnvelope(file=file_out(result.file)), 201 if result.created else 200)
 
 
 @bp.get("/manifest")
-def sync_manifest() -> Response:
+@documented({200: json_reply("The manifest.", SyncManifestOut)}, errors=(400, 404))
+def sync_manifest(query: SyncManifestQuery) -> Response:
+    """Every file and folder under a folder (paths relative to it)"""
     user = require_user()
-    query = query_args(SyncManifestQuery)
     found = sync.manifest(get_runtime(), user, query.folder)
     return respond(
         SyncManifestOut(

@@ -6,6 +6,7 @@ from email.utils import format_datetime
 
 from flask import Blueprint, Response, request, url_for
 
+from upload_service.api.described import Content, Param, Reply, documented, header, path_param
 from upload_service.auth.current import require_user
 from upload_service.errors import BadRequest, PreconditionFailed, UnsupportedMediaType
 from upload_service.models import UploadSession
@@ -22,6 +23,10 @@ EXPOSED_HEADERS = (
     "Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Upload-Defer-Length, "
     "Location, Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
     "Tus-Checksum-Algorithm, Upload-File-Id"
+)
+UPLOAD_ID = path_param("upload_id", "The id at the end of the upload's `Location`.", "abc123")
+TUS_RESUMABLE = Param(
+    "Tus-Resumable", "header", {"const": TUS_VERSION}, "Must be `1.0.0` (else 412).", True
 )
 
 
@@ -56,7 +61,20 @@ def tus_options(upload_id: str | None = None) -> Response:
 
 
 @bp.post("/")
+@documented(
+    {201: Reply("Created: `Location`, `Upload-Offset`, `Upload-Expires`.")},
+    errors=(400, 412, 413),
+    params=(
+        TUS_RESUMABLE,
+        header("Upload-Length", "The file's size (or send `Upload-Defer-Length: 1`)."),
+        header("Upload-Metadata", "`filename` (required), `folder`, `filetype`, `on_conflict`."),
+    ),
+)
 def tus_create() -> Response:
+    """Create a resumable upload (tus creation, creation-with-upload)
+
+    tus 1.0.0; works with tuspy, tus-js-client and Uppy.
+    """
     user = require_user()
     runtime = get_runtime()
     length = _length_header("Upload-Length")
@@ -75,7 +93,13 @@ def tus_create() -> Response:
 
 
 @bp.route("/<upload_id>", methods=["HEAD"])
+@documented(
+    {200: Reply("`Upload-Offset`, `Upload-Length`, `Upload-Metadata`.")},
+    errors=(404, 410, 412),
+    params=(UPLOAD_ID, TUS_RESUMABLE),
+)
 def tus_head(upload_id: str) -> Response:
+    """A resumable upload's offset"""
     user = require_user()
     session = tus.get_upload(get_runtime(), user, upload_id)
     response = Response(status=200)
@@ -86,7 +110,19 @@ def tus_head(upload_id: str) -> Response:
 
 
 @bp.patch("/<upload_id>")
+@documented(
+    {204: Reply("Stored: the new `Upload-Offset` (and `Upload-File-Id` when complete).")},
+    errors=(400, 404, 409, 410, 412, 413, 415, 460, 507),
+    body=Content({"type": "string", "format": "binary"}, OFFSET_STREAM),
+    params=(
+        UPLOAD_ID,
+        TUS_RESUMABLE,
+        header("Upload-Offset", "Where this chunk starts (else 409)."),
+        header("Upload-Checksum", "`sha1|sha256|md5 <base64 digest>` (else 460)."),
+    ),
+)
 def tus_patch(upload_id: str) -> Response:
+    """Append a chunk to a resumable upload"""
     require_user()
     if request.mimetype != OFFSET_STREAM:
         raise UnsupportedMediaType(
@@ -105,7 +141,13 @@ def tus_patch(upload_id: str) -> Response:
 
 
 @bp.delete("/<upload_id>")
+@documented(
+    {204: Reply("Terminated; its staged bytes are removed.")},
+    errors=(404, 409, 412),
+    params=(UPLOAD_ID, TUS_RESUMABLE),
+)
 def tus_delete(upload_id: str) -> Response:
+    """Terminate a resumable upload"""
     tus.terminate_upload(get_runtime(), require_user(), upload_id)
     return Response(status=204)
 

@@ -9,7 +9,15 @@ import json
 
 from flask import Blueprint, Response, request
 
-from upload_service.api.common import file_out, json_body, on_conflict_arg, respond
+from upload_service.api.common import file_out, on_conflict_arg, respond
+from upload_service.api.described import (
+    ON_CONFLICT,
+    Content,
+    Reply,
+    documented,
+    json_reply,
+    path_param,
+)
 from upload_service.auth.current import require_user
 from upload_service.errors import BadRequest, UnsupportedMediaType
 from upload_service.models import File, TemporaryUpload
@@ -26,6 +34,10 @@ from upload_service.services.temporary import (
 from upload_service.services.users import user_write_session
 
 bp = Blueprint("uploads", __name__, url_prefix="/api")
+
+BASE64_EXAMPLE = [{"filename": "hello.txt", "content": "aGVsbG8gd29ybGQK", "folder": "notes"}]
+BASE64_BODY = Content(Base64Batch, field="items", example=BASE64_EXAMPLE)
+TEMP_TOKEN = path_param("token", "The token of a temporary upload.", "$TEMP_TOKEN")
 
 
 def _base64_items() -> list[IncomingFile]:
@@ -67,7 +79,18 @@ def _decode_item(index: int, filename: str, folder: str | None, content: str) ->
 
 
 @bp.put("/upload")
+@documented(
+    {201: json_reply("All files stored (or none).", FilesOut)},
+    errors=(400, 409, 413, 415, 507),
+    body=BASE64_BODY,
+    params=(ON_CONFLICT,),
+)
 def upload_json() -> Response:
+    """Upload files as base64 JSON
+
+    The body must be sent with `Content-Type: application/json` (else 415) and is bounded by
+    `MAX_JSON_UPLOAD_SIZE`.
+    """
     user = require_user()
     runtime = get_runtime()
     results = ingest_files(
@@ -77,14 +100,29 @@ def upload_json() -> Response:
 
 
 @bp.put("/upload_temporary")
+@documented(
+    {201: json_reply("Stored as temporary files under a new token.", TemporaryUploadOut)},
+    errors=(400, 413, 415, 507),
+    body=BASE64_BODY,
+)
 def upload_temporary_json() -> Response:
+    """Upload temporary files as base64 JSON
+
+    Temporary files are invisible in listings and expire unless persisted.
+    """
     user = require_user()
     temporary, files = upload_temporary(get_runtime(), user, _base64_items())
     return respond(_temporary_out(temporary, files), 201)
 
 
 @bp.get("/upload_temporary/<token>")
+@documented(
+    {200: json_reply("The temporary upload.", TemporaryUploadOut)},
+    errors=(404,),
+    params=(TEMP_TOKEN,),
+)
 def temporary_status(token: str) -> Response:
+    """Status and files of a temporary upload"""
     user = require_user()
     with get_runtime().db.session() as session:
         temporary, files = get_temporary(session, user, token)
@@ -93,7 +131,9 @@ def temporary_status(token: str) -> Response:
 
 
 @bp.delete("/upload_temporary/<token>")
+@documented({204: Reply("Discarded.")}, errors=(404,), params=(TEMP_TOKEN,))
 def temporary_discard(token: str) -> Response:
+    """Discard a temporary upload"""
     user = require_user()
     with user_write_session(get_runtime().db, user) as session:
         discard_temporary(session, user, token)
@@ -101,9 +141,19 @@ def temporary_discard(token: str) -> Response:
 
 
 @bp.post("/upload_temporary/<token>/persist")
-def temporary_persist(token: str) -> Response:
+@documented(
+    {200: json_reply("The files, now complete.", FilesOut)},
+    errors=(400, 404, 409, 415),
+    example={"folder": "invoices", "description": "March"},
+    optional_body=True,
+    params=(TEMP_TOKEN, ON_CONFLICT),
+)
+def temporary_persist(token: str, body: PersistIn) -> Response:
+    """Persist a temporary upload
+
+    The body is optional; its `on_conflict` wins over the query parameter.
+    """
     user = require_user()
-    body = json_body(PersistIn, optional=True)
     folder = normalize_folder(body.folder) if body.folder is not None else None
     files = persist_temporary_upload(
         get_runtime(),

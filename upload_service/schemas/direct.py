@@ -12,6 +12,12 @@ from upload_service.schemas.files import OnConflict
 UploadState = Literal["pending", "complete", "expired", "failed"]
 
 
+class SignedUploadForm(BaseModel):
+    """The form of ``POST /api/signed-uploads/{token}``."""
+
+    file: bytes = Field(description="The file, exactly the declared size.")
+
+
 class DirectUploadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

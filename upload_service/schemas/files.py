@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, RootModel
 
 from upload_service.schemas.common import UtcDateTime
 
@@ -12,8 +12,28 @@ OnConflict = Literal["error", "replace", "rename"]
 Sha256Hex = str
 
 
+FILE_EXAMPLE: dict[str, JsonValue] = {
+    "id": "Vx3kq9fTzQ",
+    "path": "docs/report.pdf",
+    "name": "report.pdf",
+    "folder": "docs",
+    "size": 48213,
+    "content_type": "application/pdf",
+    "category": "documents",
+    "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "state": "complete",
+    "description": "",
+    "created_at": "2026-03-01T09:30:00Z",
+    "updated_at": "2026-03-01T09:30:00Z",
+    "expires_at": None,
+    "download_url": "https://uploads.example.org/api/files/Vx3kq9fTzQ/content",
+}
+
+
 class FileOut(BaseModel):
     """A file as the API shows it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [FILE_EXAMPLE]})
 
     id: str
     path: str
@@ -32,6 +52,10 @@ class FileOut(BaseModel):
 
 
 class FilesOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"success": True, "files": [FILE_EXAMPLE]}]}
+    )
+
     success: Literal[True] = True
     files: list[FileOut]
 
@@ -65,6 +89,15 @@ class Base64File(BaseModel):
 
 class Base64Batch(BaseModel):
     items: list[Base64File] = Field(min_length=1, max_length=1000)
+
+
+class MultipartUpload(BaseModel):
+    """The form of ``POST /api/files`` (the view reads ``request.files`` and ``request.form``)."""
+
+    file: list[bytes] = Field(min_length=1, description="One or more files (parts named `file`).")
+    folder: str | None = Field(default=None, max_length=1024)
+    description: str | None = Field(default=None, max_length=2000)
+    on_conflict: OnConflict = "error"
 
 
 class PersistIn(BaseModel):

@@ -11,7 +11,19 @@ class ErrorOut(BaseModel):
     """Every error under ``/api/`` (docs/architecture.md §6)."""
 
     # The handler always sends all four fields: the schema says so.
-    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+    model_config = ConfigDict(
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "success": False,
+                    "error": "No file Vx3kq9fTzQ.",
+                    "code": "not_found",
+                    "details": [],
+                }
+            ]
+        },
+    )
 
     success: Literal[False] = False
     error: str = Field(description="A message for humans.")
