@@ -69,6 +69,7 @@
             flask-wtf
             gunicorn
             pathspec
+            pillow
             prometheus-client
             platformdirs
             psycopg
