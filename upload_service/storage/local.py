@@ -24,6 +24,7 @@ from upload_service.storage.base import (
     Verify,
 )
 from upload_service.storage.limited import LimitedReader
+from upload_service.storage.writing import write_hashing
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _TEMP_PREFIX = ".tmp-"
@@ -49,10 +50,11 @@ class LocalBlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=target.parent)
         try:
-            with os.fdopen(fd, "wb") as out:
-                result = _copy_hashing(stream, out)
-                out.flush()
-                os.fsync(out.fileno())
+            try:
+                result = write_hashing(stream, fd)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temp_name, target)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)

@@ -1,0 +1,134 @@
+"""Writing a stream to a file while hashing it: the receive, hash and disk steps overlap.
+
+A big upload used to run its steps one after another on one thread: receive a MiB, hash it,
+write it, and after the last byte fsync everything that was written (docs/performance.md). Here
+the upload thread receives and writes, a second thread hashes (hashlib lets go of the GIL),
+and the kernel is asked to start writing back every ``WRITEBACK_EVERY`` bytes as they arrive
+(``sync_file_range``), so the final ``fsync`` only has to flush the tail. A body that fits in
+one buffer (most small files) is hashed inline: no thread is started for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+from typing import BinaryIO
+
+from upload_service.storage.base import CHUNK_SIZE, PutResult
+
+BUFFERS = 4  # in flight between the upload thread and the hasher
+WRITEBACK_EVERY = 8 * 1024 * 1024
+_sync_file_range = getattr(os, "sync_file_range", None)  # Linux only
+_START_WRITE: int = getattr(os, "SYNC_FILE_RANGE_WRITE", 2)
+
+
+def write_hashing(stream: BinaryIO, fd: int) -> PutResult:
+    """Copy ``stream`` to the file ``fd``; its size and SHA-256. Does not fsync."""
+    first = bytearray(CHUNK_SIZE)
+    received = _fill(stream, first)
+    view = memoryview(first)[:received]
+    _write_all(fd, view)
+    digest = hashlib.sha256(view)
+    if received < CHUNK_SIZE:  # the whole body, or the stream ended: nothing to overlap
+        return PutResult(size=received, sha256=digest.hexdigest())
+    hasher = _Hasher(digest)
+    try:
+        size = received + _copy_rest(stream, fd, hasher, start=received)
+    finally:
+        hasher.finish()
+    return PutResult(size=size, sha256=hasher.hexdigest())
+
+
+def _copy_rest(stream: BinaryIO, fd: int, hasher: _Hasher, start: int) -> int:
+    written = 0
+    started = start  # bytes whose write-back was requested
+    while True:
+        buffer = hasher.free_buffer()
+        received = _fill(stream, buffer)
+        if not received:
+            hasher.give_back(buffer)
+            return written
+        view = memoryview(buffer)[:received]
+        _write_all(fd, view)
+        hasher.hash(view, buffer)
+        written += received
+        if start + written - started >= WRITEBACK_EVERY:
+            _start_writeback(fd, started, start + written - started)
+            started = start + written
+
+
+class _Hasher:
+    """SHA-256 on a thread of its own, fed filled buffers in order, handing them back empty."""
+
+    def __init__(self, digest: hashlib._Hash) -> None:
+        self._digest = digest
+        self._todo: queue.SimpleQueue[tuple[memoryview, bytearray] | None] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        for _ in range(BUFFERS):
+            self._free.put(bytearray(CHUNK_SIZE))
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
+
+    def free_buffer(self) -> bytearray:
+        return self._free.get()
+
+    def give_back(self, buffer: bytearray) -> None:
+        self._free.put(buffer)
+
+    def hash(self, view: memoryview, buffer: bytearray) -> None:
+        self._todo.put((view, buffer))
+
+    def finish(self) -> None:
+        self._todo.put(None)
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    def _run(self) -> None:
+        while (item := self._todo.get()) is not None:
+            view, buffer = item
+            try:
+                self._digest.update(view)
+            except BaseException as exc:  # reported by finish(), in the upload's thread
+                self._failure = exc
+            finally:
+                view.release()
+                self._free.put(buffer)
+
+
+def _fill(stream: BinaryIO, buffer: bytearray) -> int:
+    """Read into ``buffer`` until it is full or the stream ends; the byte count."""
+    view = memoryview(buffer)
+    readinto = getattr(stream, "readinto", None)
+    filled = 0
+    while filled < len(view):
+        if readinto is not None:
+            got = readinto(view[filled:])
+        else:
+            data = stream.read(len(view) - filled)
+            got = len(data)
+            view[filled : filled + got] = data
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``length`` bytes at ``offset`` to disk, without waiting."""
+    if _sync_file_range is not None:
+        # e.g. a file system without it: then the final fsync does all the work
+        with contextlib.suppress(OSError):
+            _sync_file_range(fd, offset, length, _START_WRITE)
