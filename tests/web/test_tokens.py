@@ -31,7 +31,7 @@ def test_create_a_token_use_it_from_a_script_and_revoke_it(
     token = page.get_by_label("New API token").input_value()
     assert re.fullmatch(r"us_[\w-]{40,}", token)
     expect(page.locator("#new-token-snippet")).to_contain_text(
-        f"export UPLOAD_SERVICE_TOKEN={token}"
+        f"export UPLOAD_SERVICE_URL={web_server.url} UPLOAD_SERVICE_TOKEN={token}"
     )
     screenshot(page, "tokens")
 
