@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, bindparam, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+ModelT = TypeVar("ModelT")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -102,6 +105,47 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade_database(engine: Engine, revision: str = "head") -> None:
     """Apply the Alembic migrations shipped inside the package."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def upsert_returning(
+    session: Session,
+    model: type[ModelT],
+    row: dict[str, Any],
+    conflict_columns: tuple[str, ...],
+    update: tuple[str, ...],
+) -> ModelT:
+    """``INSERT ... ON CONFLICT (...) DO UPDATE SET ... RETURNING``: the row, new or existing.
+
+    ``update`` names the columns an existing row takes from ``row``. One statement on SQLite and
+    PostgreSQL alike; on PostgreSQL the conflicting row stays locked until the transaction ends,
+    as ``SELECT ... FOR UPDATE`` would lock it.
+    """
+    dialect = session.get_bind().dialect.name
+    shape = (tuple(row), conflict_columns, update)
+    statement = _upsert_statement(model, dialect, *shape)  # type: ignore[arg-type]
+    found: ModelT = session.scalars(statement, row).one()
+    return found
+
+
+@functools.cache
+def _upsert_statement(
+    model: type[Any],
+    dialect: str,
+    columns: tuple[str, ...],
+    conflict_columns: tuple[str, ...],
+    update: tuple[str, ...],
+) -> Any:
+    """Built once per shape: building a statement costs more than running it."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(model).values({name: bindparam(name) for name in columns})
+    return (
+        statement.on_conflict_do_update(
+            index_elements=list(conflict_columns),
+            set_={name: statement.excluded[name] for name in update},
+        )
+        .returning(model)
+        .execution_options(populate_existing=True)
+    )
 
 
 def insert_ignoring_conflicts(

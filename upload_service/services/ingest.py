@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from upload_service.db import insert_ignoring_conflicts
+from upload_service.db import upsert_returning
 from upload_service.errors import BadRequest, InsufficientStorage, TooLarge, VerificationFailed
 from upload_service.models import Blob, File, TemporaryUpload, User, utcnow
 from upload_service.runtime import Runtime
@@ -354,11 +354,7 @@ def attach_blob(session: Session, owner: User, blob: StagedBlob, now: datetime) 
         "last_used_at": now,
     }
     # one statement whether or not the owner already has this content (or commits it now)
-    insert_ignoring_conflicts(session, Blob, [row], ["owner_id", "sha256"])
-    existing = placement.find_blob(session, owner, blob.sha256, lock=True)
-    assert existing is not None
-    existing.last_used_at = now
-    return existing
+    return upsert_returning(session, Blob, row, ("owner_id", "sha256"), ("last_used_at",))
 
 
 def _place_file(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from upload_service.db import insert_ignoring_conflicts
@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from upload_service.services.ingest import IncomingFile, IngestOptions
 
 _MAX_RENAMES = 1000
+
+# Built once: every upload runs these, and building a statement costs more than running it.
+_LIVE_FILE_AT = select(File).where(
+    File.owner_id == bindparam("owner_id"), File.path == bindparam("path"), File.state == "complete"
+)
+_LIVE_FILE_AT_LOCKED = _LIVE_FILE_AT.with_for_update()
+_FOLDER_AT = select(Folder.id).where(
+    Folder.owner_id == bindparam("owner_id"), Folder.path == bindparam("path")
+)
+_FOLDERS_AMONG = select(Folder.path).where(
+    Folder.owner_id == bindparam("owner_id"), Folder.path.in_(bindparam("paths", expanding=True))
+)
 
 
 def path_conflict(path: str | None = None) -> Conflict:
@@ -31,19 +43,14 @@ def find_blob(session: Session, owner: User, sha256: str, *, lock: bool = False)
 
 def live_file_at(session: Session, owner_id: int, path: str, *, lock: bool = False) -> File | None:
     """The owner's complete file at ``path``."""
-    query = select(File).where(
-        File.owner_id == owner_id, File.path == path, File.state == "complete"
-    )
-    if lock:
-        query = query.with_for_update()
-    return session.scalar(query)
+    query = _LIVE_FILE_AT_LOCKED if lock else _LIVE_FILE_AT
+    return session.scalar(query, {"owner_id": owner_id, "path": path})
 
 
 def folder_exists(session: Session, owner_id: int, path: str) -> bool:
     if not path:
         return True
-    query = select(Folder.id).where(Folder.owner_id == owner_id, Folder.path == path)
-    return session.scalar(query) is not None
+    return session.scalar(_FOLDER_AT, {"owner_id": owner_id, "path": path}) is not None
 
 
 def settle_path(
@@ -89,11 +96,7 @@ def ensure_folders(session: Session, owner_id: int, folder: str) -> None:
     wanted = ancestors(folder)
     if not wanted:
         return
-    existing = set(
-        session.scalars(
-            select(Folder.path).where(Folder.owner_id == owner_id, Folder.path.in_(wanted))
-        )
-    )
+    existing = set(session.scalars(_FOLDERS_AMONG, {"owner_id": owner_id, "paths": wanted}))
     missing = [path for path in wanted if path not in existing]
     for path in missing:  # reads first: in the common case (the folder exists) nothing is written
         if live_file_at(session, owner_id, path) is not None:

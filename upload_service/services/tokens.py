@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from upload_service.errors import NotFound
@@ -15,6 +15,12 @@ from upload_service.models import ApiToken, User, utcnow
 TOKEN_PREFIX = "us_"  # noqa: S105 (a public prefix, not a secret)
 # last_used_at is written at most this often, so busy scripts don't write on every request
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Built once: every API request runs it (one round trip, the owner loaded with the token).
+_TOKEN_BY_HASH = (
+    select(ApiToken)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+    .options(joinedload(ApiToken.user))
+)
 
 
 def hash_token(token: str) -> str:
@@ -66,12 +72,7 @@ def revoke_api_token(session: Session, user: User, token_id: str) -> ApiToken:
 
 def authenticate_api_token(session: Session, plaintext: str) -> User | None:
     """The owner of a live token, recording its use; ``None`` if unknown, revoked or expired."""
-    query = (
-        select(ApiToken)
-        .where(ApiToken.token_hash == hash_token(plaintext))
-        .options(joinedload(ApiToken.user))  # one round trip on every API request
-    )
-    token = session.scalar(query)
+    token = session.scalar(_TOKEN_BY_HASH, {"token_hash": hash_token(plaintext)})
     now = utcnow()
     if token is None or not is_active(token, now):
         return None

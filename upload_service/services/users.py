@@ -114,9 +114,10 @@ def lock_user(session: Session, user: User) -> None:
 
     Writes that check and then charge the quota, or settle a path, run under it, so two of
     them can never both pass a check that only one of them fits (PostgreSQL; on SQLite the
-    write session holds the whole database's write lock anyway).
+    write session holds the whole database's write lock anyway, so nothing is sent there).
     """
-    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    if session.get_bind().dialect.name != "sqlite":
+        session.execute(select(User.id).where(User.id == user.id).with_for_update())
 
 
 def usage_bytes(session: Session, user: User) -> int:
