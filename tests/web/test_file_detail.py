@@ -114,6 +114,8 @@ def test_rename_move_and_describe(signed_in: SignedIn) -> None:
     page = signed_in.page
     file = put_file(page, "scan001.jpg", gradient_png())
     open_file(page, file["id"])
+    expect(page.get_by_label("Name", exact=True)).to_be_hidden()  # folded until wanted
+    page.get_by_text("Rename, move or describe").click()
 
     page.get_by_label("Name", exact=True).fill("passport.jpg")
     page.get_by_role("textbox", name="Folder").fill("documents/travel")
@@ -137,6 +139,7 @@ def test_rename_onto_an_existing_name_is_refused_inline(signed_in: SignedIn) -> 
     put_file(page, "taken.txt", b"1")
     file = put_file(page, "mine.txt", b"2")
     open_file(page, file["id"])
+    page.get_by_text("Rename, move or describe").click()
 
     page.get_by_label("Name", exact=True).fill("taken.txt")
     page.get_by_role("button", name="Save changes").click()

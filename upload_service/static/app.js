@@ -12,7 +12,8 @@
  *    and resume where they stopped when the same file is chosen again after a reload.
  *  - The attach form ([data-attach]) uploads chosen files at once as temporary uploads and
  *    shows them as chips carrying the hidden token.
- *  - Copy buttons ([data-copy]), local times (<time datetime>), popovers that close.
+ *  - Copy buttons ([data-copy]), local times (<time datetime>), popovers that close, and
+ *    thumbnails (img.thumb) that fail to load give way to the type icon.
  *
  * Without JavaScript every form still posts normally.
  */
@@ -250,7 +251,8 @@
   /* ---------------------------------------------------------------- local times */
 
   const dayFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
-  const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  // The locale's own short time ("14:05", "2:05 PM"), never a padded 12-hour "02:05 PM"
+  const clockFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
   const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" });
 
   function localizeTimes(root) {
@@ -263,6 +265,21 @@
       node.title = fullFormat.format(moment);
     }
   }
+
+  /* ---------------------------------------------------------------- thumbnails */
+
+  // A thumbnail the server has none of (404) leaves the type icon it was covering.
+  document.addEventListener(
+    "error",
+    (event) => {
+      const image = event.target;
+      if (!(image instanceof HTMLImageElement) || !image.classList.contains("thumb")) return;
+      const holder = image.closest(".has-thumb");
+      if (holder) holder.classList.remove("has-thumb");
+      image.remove();
+    },
+    true,
+  );
 
   /* ---------------------------------------------------------------- popovers */
 

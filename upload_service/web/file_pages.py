@@ -22,6 +22,7 @@ from upload_service.services.previews import (
     preview_kind,
     read_text_preview,
 )
+from upload_service.services.thumbnails import get_thumbnail
 from upload_service.services.users import user_write_session
 from upload_service.serving import link_route_url, send_stored_file
 from upload_service.storage.disposition import content_disposition
@@ -137,6 +138,37 @@ def inline(file_id: str) -> Response:
     response.headers["Content-Disposition"] = content_disposition(file.name, "inline")
     response.headers["Content-Security-Policy"] = INLINE_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
+
+
+@bp.get("/<file_id>/thumbnail")
+@login_required
+def thumbnail(file_id: str) -> Response:
+    """A small PNG of an image, made on first use (services.thumbnails); 404 when there is none.
+
+    Always a PNG we encoded, never the uploaded bytes. The URL carries ``v=<sha256>``, so a
+    browser may keep it: new bytes mean a new URL.
+    """
+    runtime = get_runtime()
+    with runtime.db.session() as session:
+        file = get_file(session, require_user(), file_id)
+        key, sha256 = file.blob.storage_key, file.sha256
+    png = get_thumbnail(
+        runtime.store,
+        sha256=sha256,
+        storage_key=key,
+        content_type=file.content_type,
+        size=file.size,
+    )
+    if png is None:
+        raise NotFound("This file has no thumbnail.", code="no_thumbnail")
+    response = Response(png, mimetype="image/png")
+    fresh = request.args.get("v") == sha256
+    response.headers["Cache-Control"] = (
+        "private, max-age=31536000, immutable" if fresh else "private, no-cache"
+    )
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
 

@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, url_for
 from sqlalchemy.exc import SQLAlchemyError
 
 from upload_service.auth.current import current_user
 from upload_service.errors import ServiceError
-from upload_service.models import User
+from upload_service.models import File, User
 from upload_service.runtime import get_runtime
 from upload_service.schemas.units import human_size
+from upload_service.services.thumbnails import can_have_thumbnail
 from upload_service.services.users import quota_bytes, usage_bytes
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def init_templating(app: Flask) -> None:
     app.add_template_filter(human_size, "filesize")
     app.add_template_filter(short_datetime)
     app.add_template_filter(iso_datetime)
+    app.add_template_global(thumbnail_url)  # a global: macros imported without context use it
 
 
 def _globals() -> dict[str, Any]:
@@ -93,6 +95,13 @@ def iso_datetime(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def thumbnail_url(file: File) -> str | None:
+    """The URL of a file's thumbnail, for types that can have one (``v``: the bytes' SHA-256)."""
+    if not can_have_thumbnail(file.content_type, file.size):
+        return None
+    return url_for("file_pages.thumbnail", file_id=file.id, v=file.sha256)
 
 
 def current_account() -> AccountSummary | None:
