@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import statistics
 
 from harness.common import KiB
@@ -37,3 +40,47 @@ def bench_small_files(report: Report, files: TestFiles, ours: Peer, copyparty: P
     for name, one in series.items():
         per_file = 1000 * statistics.median(one.cpu) / plan.small_count
         report.details.append(f"small files {name}: server CPU {per_file:.2f} ms per file")
+    bench_one_client(report, files, ours)
+    bench_base64(report, ours)
+
+
+def bench_one_client(report: Report, files: TestFiles, ours: Peer) -> None:
+    """The same files from one client, one request after the other: latency bound."""
+    plan = report.plan
+
+    def upload(peer: Peer, r: int) -> float:
+        bodies = files.small[r]
+        items = [
+            (f"{peer.base}/api/fs/one/r{r}/f{i:05d}.bin", body) for i, body in enumerate(bodies)
+        ]
+        return len(bodies) / put_many(items, peer.headers, 1, (201,))
+
+    series = interleaved(report, "one client", "files/s", [ours], upload)
+    metric = (
+        f"{plan.small_count} files x {plan.small_size // KiB} KiB, 1 client, "
+        f"files/s (median of {plan.rounds})"
+    )
+    report.info_row(metric, series["ours"].median, ".0f")
+
+
+def bench_base64(report: Report, ours: Peer) -> None:
+    """``PUT /api/upload`` (the original base64 JSON API) of one 1 KiB file per request."""
+    plan = report.plan
+
+    def upload(peer: Peer, r: int) -> float:
+        items = [(f"{peer.base}/api/upload", _base64_body(r, i)) for i in range(plan.small_count)]
+        headers = {**peer.headers, "Content-Type": "application/json"}
+        return plan.small_count / put_many(items, headers, plan.concurrency, (201,))
+
+    series = interleaved(report, "base64 1 KiB", "requests/s", [ours], upload)
+    metric = (
+        f"PUT /api/upload base64 JSON 1 KiB, {plan.concurrency} clients, "
+        f"requests/s (median of {plan.rounds})"
+    )
+    report.info_row(metric, series["ours"].median, ".0f")
+
+
+def _base64_body(r: int, i: int) -> bytes:
+    content = base64.b64encode(os.urandom(1024)).decode()
+    item = {"filename": f"f{i:05d}.txt", "folder": f"base64/r{r}", "content": content}
+    return json.dumps([item]).encode()

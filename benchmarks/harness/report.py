@@ -54,6 +54,10 @@ class Report:
             )
         )
 
+    def info_row(self, metric: str, value: float, fmt: str) -> None:
+        """A figure the issues ask to be reported, with no target of its own."""
+        self.rows.append(Row(metric, format(value, fmt), "", "", "(reported)", "INFO"))
+
     def limit_row(self, metric: str, value: float, limit: float, target: str) -> None:
         """A row with an upper bound; PASS when value <= limit."""
         self.rows.append(Row(metric, f"{value:.1f}", "", "", target, verdict(value <= limit)))
