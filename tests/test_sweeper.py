@@ -33,6 +33,7 @@ from upload_service.models import (
     utcnow,
 )
 from upload_service.runtime import Runtime
+from upload_service.services.thumbnails import cache_key as thumbnail_key
 from upload_service.settings import load_settings
 from upload_service.storage.local import LocalBlobStore
 from upload_service.sweeper import (
@@ -211,6 +212,25 @@ def test_stray_blob_object_without_a_row_is_removed_after_grace(
     assert report.stray_scan and report.stray_objects == 1
     assert _object_keys(app) == sorted([*_blob_keys(app), "elsewhere/not-ours"])
     assert client.get("/api/fs/kept.txt", headers=alice.headers).data == b"referenced"
+
+
+def test_thumbnails_go_once_no_blob_has_their_bytes(
+    app: Flask, client: FlaskClient, alice: Account
+) -> None:
+    start = utcnow()
+    kept = put_file(client, alice, "kept.png", b"kept image bytes").json
+    gone = put_file(client, alice, "gone.png", b"deleted image bytes").json
+    store = _runtime(app).store
+    for sha256 in (kept["sha256"], gone["sha256"]):  # as the web UI caches them
+        store.put(thumbnail_key(sha256), io.BytesIO(b"\x89PNG thumbnail"))
+    assert client.delete(f"/api/files/{gone['id']}", headers=alice.headers).status_code == 204
+    runtime = _runtime(app)
+
+    sweep_once(runtime, start + 2 * GRACE_PERIOD, full_scan=True)  # the blob row goes first
+    sweep_once(runtime, start + 2 * GRACE_PERIOD, full_scan=True)  # then its thumbnail
+    keys = _object_keys(app)
+    assert thumbnail_key(kept["sha256"]) in keys
+    assert thumbnail_key(gone["sha256"]) not in keys
 
 
 def test_stale_local_temp_file_is_removed(app: Flask) -> None:

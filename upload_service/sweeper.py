@@ -10,7 +10,8 @@
    :data:`GRACE_PERIOD`: the row first, then the stored object;
 4. stray stored objects older than the grace period: ``blobs/`` keys without a blob row (a crash
    between blob write and DB commit), ``staging/`` keys that no live session and no blob
-   references, and the local store's temp files (a crash in the middle of a write).
+   references, thumbnails (``thumbnails/``) of bytes no blob has any more, and the local
+   store's temp files (a crash in the middle of a write).
 
 Crash safety: no step ever leaves a row pointing at a missing object. Rows go first and objects
 after, so a crash in between leaves only an unreferenced object, which step 4 removes. The one
@@ -50,6 +51,7 @@ from sqlalchemy.orm import Session
 from upload_service.db import Database
 from upload_service.models import Blob, File, Lease, TemporaryUpload, UploadSession, utcnow
 from upload_service.runtime import Runtime
+from upload_service.services import thumbnails
 from upload_service.services.ingest import BLOB_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ FINISHED_SESSION_RETENTION = timedelta(days=1)
 # anything under ``<staging_key>/`` while the session is live; expiry deletes ``staging_key``
 # itself at once, objects under it with the next scan.
 STAGING_PREFIX = "staging/"
-_SWEPT_PREFIXES = (BLOB_PREFIX, STAGING_PREFIX)
+_SWEPT_PREFIXES = (BLOB_PREFIX, STAGING_PREFIX, thumbnails.CACHE_PREFIX)
 LEASE_NAME = "sweeper"
 STRAY_SCAN_LEASE_NAME = "sweeper:stray-scan"
 LEASE_TTL = timedelta(minutes=5)
@@ -301,8 +303,10 @@ class _Sweep:
 
 
 def _referenced_keys(session: Session, keys: Sequence[str], now: datetime) -> set[str]:
-    """Those of ``keys`` that a blob row or a live upload session refers to."""
+    """Those of ``keys`` that a blob row or a live upload session refers to, and thumbnails
+    of bytes some blob still has."""
     referenced = set(session.scalars(select(Blob.storage_key).where(Blob.storage_key.in_(keys))))
+    referenced |= _thumbnails_in_use(session, keys)
     staged = {key: _key_and_parents(key) for key in keys if key.startswith(STAGING_PREFIX)}
     if not staged:
         return referenced
@@ -317,6 +321,15 @@ def _referenced_keys(session: Session, keys: Sequence[str], now: datetime) -> se
         )
     )
     return referenced | {key for key, candidates in staged.items() if live & candidates}
+
+
+def _thumbnails_in_use(session: Session, keys: Sequence[str]) -> set[str]:
+    sources = {key: thumbnails.source_sha256(key) for key in keys}
+    wanted = {sha256 for sha256 in sources.values() if sha256}
+    if not wanted:
+        return set()
+    present = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(wanted)).distinct()))
+    return {key for key, sha256 in sources.items() if sha256 in present}
 
 
 def _key_and_parents(key: str) -> set[str]:

@@ -2,7 +2,8 @@
 
 A thumbnail is made the first time a page asks for it and kept in the BlobStore under
 ``thumbnails/v1/<sha256>-<size>``: keyed by the bytes, so every file with the same content
-shares one, a renamed file keeps it, and a replaced file (new bytes) gets a new one. A source
+shares one, a renamed file keeps it, and a replaced file (new bytes) gets a new one. Once no
+blob has those bytes any more, the sweeper's stray scan removes it. A source
 that cannot be made into a thumbnail is remembered too (an empty object), so a broken or
 hostile image is decoded at most once.
 
@@ -61,6 +62,17 @@ def can_have_thumbnail(content_type: str, size: int) -> bool:
 
 def cache_key(sha256: str, size: int = THUMBNAIL_SIZE) -> str:
     return f"{CACHE_PREFIX}{sha256}-{size}"
+
+
+def source_sha256(key: str) -> str | None:
+    """The SHA-256 a cached thumbnail was made from (``None``: not a thumbnail key).
+
+    The sweeper keeps a thumbnail while some blob still has these bytes.
+    """
+    if not key.startswith(CACHE_PREFIX):
+        return None
+    sha256, _, size = key.removeprefix(CACHE_PREFIX).rpartition("-")
+    return sha256 if sha256 and size.isdigit() else None
 
 
 def get_thumbnail(
