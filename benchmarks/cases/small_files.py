@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import statistics
+from collections.abc import Callable
 
 from harness.common import KiB
 from harness.report import Report
@@ -48,36 +49,42 @@ def bench_one_client(report: Report, files: TestFiles, ours: Peer) -> None:
     """The same files from one client, one request after the other: latency bound."""
     plan = report.plan
 
-    def upload(peer: Peer, r: int) -> float:
-        bodies = files.small[r]
-        items = [
-            (f"{peer.base}/api/fs/one/r{r}/f{i:05d}.bin", body) for i, body in enumerate(bodies)
-        ]
-        return len(bodies) / put_many(items, peer.headers, 1, (201,))
+    def items(peer: Peer, r: int) -> list[tuple[str, bytes]]:
+        base = f"{peer.base}/api/fs/one/r{r}"
+        return [(f"{base}/f{i:05d}.bin", body) for i, body in enumerate(files.small[r])]
 
-    series = interleaved(report, "one client", "files/s", [ours], upload)
-    metric = (
-        f"{plan.small_count} files x {plan.small_size // KiB} KiB, 1 client, "
-        f"files/s (median of {plan.rounds})"
-    )
-    report.info_row(metric, series["ours"].median, ".0f")
+    what = f"{plan.small_count} files x {plan.small_size // KiB} KiB, 1 client, files/s"
+    _report_ours(report, ours, what, items, {}, 1)
 
 
 def bench_base64(report: Report, ours: Peer) -> None:
     """``PUT /api/upload`` (the original base64 JSON API) of one 1 KiB file per request."""
     plan = report.plan
 
-    def upload(peer: Peer, r: int) -> float:
-        items = [(f"{peer.base}/api/upload", _base64_body(r, i)) for i in range(plan.small_count)]
-        headers = {**peer.headers, "Content-Type": "application/json"}
-        return plan.small_count / put_many(items, headers, plan.concurrency, (201,))
+    def items(peer: Peer, r: int) -> list[tuple[str, bytes]]:
+        return [(f"{peer.base}/api/upload", _base64_body(r, i)) for i in range(plan.small_count)]
 
-    series = interleaved(report, "base64 1 KiB", "requests/s", [ours], upload)
-    metric = (
-        f"PUT /api/upload base64 JSON 1 KiB, {plan.concurrency} clients, "
-        f"requests/s (median of {plan.rounds})"
-    )
-    report.info_row(metric, series["ours"].median, ".0f")
+    what = f"PUT /api/upload base64 JSON 1 KiB, {plan.concurrency} clients, requests/s"
+    json_type = {"Content-Type": "application/json"}
+    _report_ours(report, ours, what, items, json_type, plan.concurrency)
+
+
+def _report_ours(
+    report: Report,
+    ours: Peer,
+    what: str,
+    items: Callable[[Peer, int], list[tuple[str, bytes]]],
+    headers: dict[str, str],
+    clients: int,
+) -> None:
+    """Our server alone, ``items(peer, round)`` PUT per round: an INFO row of requests/s."""
+
+    def upload(peer: Peer, r: int) -> float:
+        batch = items(peer, r)
+        return len(batch) / put_many(batch, {**peer.headers, **headers}, clients, (201,))
+
+    series = interleaved(report, what, "requests/s", [ours], upload)
+    report.info_row(f"{what} (median of {report.plan.rounds})", series["ours"].median, ".0f")
 
 
 def _base64_body(r: int, i: int) -> bytes:

@@ -68,34 +68,32 @@ def test_every_api_route_is_in_the_document_and_nothing_else(
     assert ("GET", "/api/fs/{path}") in served
 
 
-def test_a_view_without_a_description_stops_the_build() -> None:
+def app_serving(view: Any, rule: str) -> Flask:
+    """A bare app whose one API route ``rule`` is served by ``view``."""
+    view.__module__ = "upload_service.api.example"
     app = Flask(__name__)
     bp = Blueprint("example", __name__)
+    bp.add_url_rule(rule, view_func=view)
+    app.register_blueprint(bp)
+    return app
 
+
+def test_a_view_without_a_description_stops_the_build() -> None:
     def undocumented() -> Response:
         return Response()
 
-    undocumented.__module__ = "upload_service.api.example"
-    bp.add_url_rule("/api/example", view_func=undocumented)
-    app.register_blueprint(bp)
     with pytest.raises(UndocumentedView, match="/api/example"):
-        build_openapi(app)
+        build_openapi(app_serving(undocumented, "/api/example"))
 
 
 def test_a_path_variable_without_a_description_stops_the_build() -> None:
-    app = Flask(__name__)
-    bp = Blueprint("example", __name__)
-
     @documented({200: Reply("OK.")})
     def mystery(thing: str) -> Response:
         """Something"""
         return Response()
 
-    mystery.__module__ = "upload_service.api.example"
-    bp.add_url_rule("/api/example/<thing>", view_func=mystery)
-    app.register_blueprint(bp)
     with pytest.raises(UndocumentedView, match="thing"):
-        build_openapi(app)
+        build_openapi(app_serving(mystery, "/api/example/<thing>"))
 
 
 def test_summaries_are_the_view_docstrings_and_tags_the_blueprints(
