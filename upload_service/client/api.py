@@ -8,6 +8,7 @@ or a timeout.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
@@ -37,8 +38,9 @@ Model = TypeVar("Model", bound=BaseModel)
 CONNECT_TIMEOUT = 10.0
 # After the last byte of a big upload the server still fsyncs the blob: allow it minutes.
 READ_TIMEOUT = 300.0
-# Bodies go to the socket in blocks of this size (urllib3's default of 16 KiB costs CPU).
-SEND_BLOCK = 1024 * 1024
+# Bodies go to the socket in blocks of this size (urllib3's default of 16 KiB costs CPU); an
+# upload reads and hashes the file in blocks of it too (transfer.HashingReader).
+SEND_BLOCK = 4 * 1024 * 1024
 MAX_PAGE = 1000
 
 _EXIT_CODES = {
@@ -215,6 +217,17 @@ class Api:
         """The streamed bytes of a file (the caller closes the response)."""
         route = f"/api/files/{quote(file_id, safe='')}/content"
         return self.request("GET", route, headers=dict(headers or {}), stream=True)
+
+    def log_body(self, response: requests.Response, received: int, began: float) -> None:
+        """With ``--debug``: a streamed answer's body is in, ``received`` bytes since ``began``
+        (``time.perf_counter()`` before the request: the span of curl's ``time_total``)."""
+        if self.debug:
+            request, seconds = response.request, time.perf_counter() - began
+            print(
+                f"> {request.method} {request.url} -> {response.status_code}, "
+                f"{received} bytes in {seconds:.3f} s",
+                file=sys.stderr,
+            )
 
     def delete_path(
         self, path: str, *, recursive: bool = False, if_match: str | None = None

@@ -1,7 +1,8 @@
 """Resumable uploads over tus 1.0 (``/api/tus/``): what ``put`` uses for big files.
 
-The file goes up in PATCHes of ``CHUNK_SIZE``, each streamed from the file and hashed on the
-way, as a plain ``put`` streams the whole file. After a cut, a timeout or a 5xx, the client
+The file goes up in PATCHes (the first of ``CHUNK_SIZE``, later ones sized by the speed so
+far, see ``next_chunk_size``), each streamed from the file and hashed on the way, as a plain
+``put`` streams the whole file. After a cut, a timeout or a 5xx, the client
 waits (``RETRY_DELAYS``), asks the server for its offset (``HEAD``) and goes on from there.
 Where each upload lives is recorded in the user's state directory until it is finished, so
 ``put --resume`` continues an upload whose process was killed; the record is keyed by server,
@@ -44,9 +45,15 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 RESUMABLE_THRESHOLD = 32 * MiB  # files this big or bigger go up over tus
-# Streamed from the file, so not held in memory. A server that dies mid-PATCH loses at most
-# one chunk; a chunk still takes under the server's 15-minute PATCH lease at 40 KB/s.
+# Streamed from the file, so not held in memory. The first PATCH sends CHUNK_SIZE: it still
+# takes under the server's 15-minute PATCH lease at 40 KB/s. Each later one sends what the
+# previous one's speed moves in PATCH_SECONDS (at least CHUNK_SIZE, at most MAX_CHUNK): every
+# PATCH costs the server a commit and an fsync, so a fast link sends few big ones, and a
+# server that dies mid-PATCH loses at most about PATCH_SECONDS of sending (a cut connection
+# loses nothing: the server keeps what arrived).
 CHUNK_SIZE = 32 * MiB
+PATCH_SECONDS = 60.0
+MAX_CHUNK = 1024 * MiB
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0)
 STATE_NAME = "uploads.json"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -147,21 +154,32 @@ def _send(api: Api, upload: Upload, file: BinaryIO, size: int, advance: Advance)
     """
     digest = _hash_prefix(file, upload.offset)
     bar = _Bar(advance, upload.offset)
+    chunk_size = CHUNK_SIZE
     while upload.file_id is None:
-        start, length = upload.offset, min(CHUNK_SIZE, size - upload.offset)
+        start, length = upload.offset, min(chunk_size, size - upload.offset)
 
         def chunk(start: int = start, length: int = length, so_far: Hash = digest) -> HashingReader:
             file.seek(start)
             return HashingReader(file, length, bar.step, file.name, digest=so_far.copy())
 
+        began = time.monotonic()
         reached, body = _patch_with_retries(api, upload, chunk, bar)
         if body is not None and reached.offset == start + length and body.sent == length:
             digest = body.sha256
+            chunk_size = next_chunk_size(length, time.monotonic() - began)
         else:
+            if body is not None:
+                body.close()
             digest = _hash_prefix(file, reached.offset)
         bar.move_to(reached.offset)
         upload.offset, upload.file_id = reached.offset, reached.file_id
     return digest.hexdigest()
+
+
+def next_chunk_size(sent: int, seconds: float) -> int:
+    """What the next PATCH sends after one of ``sent`` bytes took ``seconds`` (see CHUNK_SIZE)."""
+    rate = sent / max(seconds, 1e-3)
+    return max(CHUNK_SIZE, min(MAX_CHUNK, int(rate * PATCH_SECONDS)))
 
 
 def _patch_with_retries(
@@ -188,6 +206,7 @@ def _patch_with_retries(
         try:
             response = api.request("PATCH", route, data=body, headers=headers)
         except ClientError as error:
+            body.close()
             if not _retryable(error):
                 raise
             failure = error
