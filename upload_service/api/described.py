@@ -123,15 +123,11 @@ def documented(
             public=public,
             head=head,
         )
-        wrapper = _with_request_models(view, description)
+        wrapper = _with_request_models(view, description, body_model)
         wrapper.described = description  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
-
-
-def _model_of(content: Content | None) -> type[BaseModel] | None:
-    return None if content is None or isinstance(content.schema, dict) else content.schema
 
 
 def described(view: Callable[..., Any]) -> Described | None:
@@ -153,10 +149,9 @@ def _models_in_signature(
     return found[0], found[1]
 
 
-def _with_request_models(view: View, doc: Described) -> View:
+def _with_request_models(view: View, doc: Described, body_model: type[BaseModel] | None) -> View:
     """``view``, given its validated ``body`` and ``query``; credentials are checked first, so an
     anonymous request is told 401 whatever its body."""
-    body_model = _model_of(doc.body) if "body" in get_type_hints(view) else None
     query_model = doc.query
     if body_model is None and query_model is None:
         return view
