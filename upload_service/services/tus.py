@@ -333,6 +333,27 @@ class _ChunkReader:
         except (OSError, ClientDisconnected):  # timeouts, resets, a body shorter than declared
             self.interrupted = True
             return b""
+        self._received(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        """Like :meth:`read`, into the caller's buffer (a big chunk is not copied once more)."""
+        readinto = getattr(self.raw, "readinto", None)
+        if readinto is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        if self.interrupted:
+            return 0
+        try:
+            received: int = readinto(buffer) or 0
+        except (OSError, ClientDisconnected):
+            self.interrupted = True
+            return 0
+        self._received(memoryview(buffer)[:received])
+        return received
+
+    def _received(self, data: bytes | memoryview) -> None:
         self.count += len(data)
         if self.count > self.limit:
             raise TooLarge(
@@ -341,7 +362,6 @@ class _ChunkReader:
             )
         if self.checker is not None:
             self.checker[0].update(data)
-        return data
 
     def verify(self) -> None:
         if self.checker is None:

@@ -131,3 +131,9 @@ class StagingMismatch(ServiceError):
     """The staged data is shorter than the offset a write was asked to start at."""
 
     status, code, message = 409, "offset_mismatch", "The staged data does not match the offset."
+
+
+class StagingBusy(ServiceError):
+    """Another request is still writing the staged data."""
+
+    status, code, message = 409, "upload_locked", "Another request is writing to this upload."

@@ -25,18 +25,26 @@ _sync_file_range = getattr(os, "sync_file_range", None)  # Linux only
 _START_WRITE: int = getattr(os, "SYNC_FILE_RANGE_WRITE", 2)
 
 
-def write_hashing(stream: BinaryIO, fd: int) -> PutResult:
-    """Copy ``stream`` to the file ``fd``; its size and SHA-256. Does not fsync."""
+def write_hashing(
+    stream: BinaryIO, fd: int, digest: hashlib._Hash | None = None, *, start: int = 0
+) -> PutResult:
+    """Copy ``stream`` to the file ``fd`` at ``start`` (where ``fd`` is positioned); the bytes
+    written and their SHA-256. Does not fsync.
+
+    ``digest`` (a new SHA-256 when not given) is updated with the bytes in place, so a caller
+    appending to a file can continue the hash of what the file held before.
+    """
+    digest = hashlib.sha256() if digest is None else digest
     first = bytearray(CHUNK_SIZE)
     received = _fill(stream, first)
     view = memoryview(first)[:received]
     _write_all(fd, view)
-    digest = hashlib.sha256(view)
+    digest.update(view)
     if received < CHUNK_SIZE:  # the whole body, or the stream ended: nothing to overlap
         return PutResult(size=received, sha256=digest.hexdigest())
     hasher = _Hasher(digest)
     try:
-        size = received + _copy_rest(stream, fd, hasher, start=received)
+        size = received + _copy_rest(stream, fd, hasher, start=start + received)
     finally:
         hasher.finish()
     return PutResult(size=size, sha256=hasher.hexdigest())
