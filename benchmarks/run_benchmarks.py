@@ -105,7 +105,7 @@ def transfers(
     file_id = bench_big_put(report, files, peers, work)
     bench_download(report, peers.ours, file_id, peers.nginx)
     bench_rss(report, files, peers.ours)
-    bench_small_files(report, files, peers.ours, peers.copyparty)
+    bench_small_files(report, files, peers.ours, peers.copyparty, work)
     if py_spy:
         profile_transfers(report, py_spy, files, peers.ours, work)
 

@@ -32,6 +32,8 @@ ROWS = {
     r"peak RSS of any server process, 1 MiB upload, MiB": VERDICTS,
     r"RSS peak 4 MiB upload minus peak 1 MiB upload, MiB": VERDICTS,
     r"\d+ files x 4 KiB, 8 clients, files/s \(median of 2\) vs copyparty": {"SKIP"},
+    r"\d+ files x 4 KiB, 8 clients \(median of 2\): floor of our stack, a Flask route .*": {"INFO"},
+    r"\d+ files x 4 KiB, 8 clients \(median of 2\): floor of our stack, the same, .*": {"INFO"},
     r"\d+ files x 4 KiB, 1 client, files/s \(median of 2\)": {"INFO"},
     r"PUT /api/upload base64 JSON 1 KiB, 8 clients, requests/s \(median of 2\)": {"INFO"},
     r"GET /api/files first page, 1,000 files \(SQLite\), p95 ms": VERDICTS,

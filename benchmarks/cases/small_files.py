@@ -1,17 +1,24 @@
-"""Many small files, one PUT each, from concurrent clients: files per second, ours vs copyparty."""
+"""Many small files, one PUT each, from concurrent clients: files per second, ours vs copyparty.
+
+The same rounds also time the floor of our stack (``harness/floor_app.py``): a Flask route on
+our gunicorn worker that only reads the body (and, the second one, writes and fsyncs it), so
+the report shows how much of the gap to copyparty is ours and how much is Flask and gunicorn.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import statistics
 from collections.abc import Callable
+from pathlib import Path
 
 from harness.common import KiB
 from harness.report import Report
 from harness.rounds import interleaved, medians
-from harness.servers import Peer
+from harness.servers import Peer, start_floor
 from harness.testfiles import TestFiles
 from harness.transfer import put_many
 
@@ -22,9 +29,28 @@ def small_url(peer: Peer, r: int, i: int) -> str:
     return f"{peer.base}/small/r{r}/f{i:05d}.bin"
 
 
-def bench_small_files(report: Report, files: TestFiles, ours: Peer, copyparty: Peer | None) -> None:
+def bench_small_files(
+    report: Report, files: TestFiles, ours: Peer, copyparty: Peer | None, work: Path
+) -> None:
+    with contextlib.ExitStack() as stack:
+        floors = [floor(stack, work, durable) for durable in (False, True)]
+        compare_small_files(report, files, ours, copyparty, floors)
+    bench_one_client(report, files, ours)
+    bench_base64(report, ours)
+
+
+def floor(stack: contextlib.ExitStack[bool | None], work: Path, durable: bool) -> Peer:
+    root = work / f"floor-root-{'durable' if durable else 'bare'}"
+    root.mkdir()
+    return start_floor(stack, work, root, durable=durable)
+
+
+def compare_small_files(
+    report: Report, files: TestFiles, ours: Peer, copyparty: Peer | None, floors: list[Peer]
+) -> None:
+    """Ours and copyparty side by side, with the floors of our stack in the same rounds."""
     plan = report.plan
-    peers = [ours] if copyparty is None else [ours, copyparty]
+    peers = [ours, *([] if copyparty is None else [copyparty]), *floors]
 
     def upload(peer: Peer, r: int) -> float:
         bodies = files.small[r]
@@ -37,12 +63,19 @@ def bench_small_files(report: Report, files: TestFiles, ours: Peer, copyparty: P
         f"{plan.small_count} files x {plan.small_size // KiB} KiB, {plan.concurrency} clients, "
         f"files/s (median of {plan.rounds})"
     )
-    report.ratio_row(metric, medians(series), "copyparty", 1.0, ".0f")
+    figures = medians(series)
+    report.ratio_row(metric, figures, "copyparty", 1.0, ".0f")
+    labels = {
+        "flask": "a Flask route that reads the body, on our gunicorn worker",
+        "flask+fsync": "the same, writing it as ours does (temp file, fsync, rename)",
+    }
+    for peer in floors:
+        label = f"{metric.replace(', files/s', '')}: floor of our stack, {labels[peer.name]}"
+        report.info_row(f"{label}, files/s", figures[peer.name], ".0f")
     for name, one in series.items():
         per_file = 1000 * statistics.median(one.cpu) / plan.small_count
-        report.details.append(f"small files {name}: server CPU {per_file:.2f} ms per file")
-    bench_one_client(report, files, ours)
-    bench_base64(report, ours)
+        versus = f", {figures[name] / figures['copyparty']:.2f}x copyparty" if copyparty else ""
+        report.details.append(f"small files {name}: server CPU {per_file:.2f} ms per file{versus}")
 
 
 def bench_one_client(report: Report, files: TestFiles, ours: Peer) -> None:

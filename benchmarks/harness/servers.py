@@ -175,6 +175,39 @@ def _token_via_services(database_url: str) -> str:
     return plaintext
 
 
+def start_floor(
+    stack: contextlib.ExitStack[bool | None], work: Path, root: Path, *, durable: bool
+) -> Peer:
+    """``harness/floor_app.py`` under our gunicorn worker class, as many workers and threads as
+    ``upload-service serve`` starts with the benchmark's settings (``server_env``)."""
+    port = free_port()
+    settings = server_env(root, port, {})
+    argv = [
+        str(VENV_BIN / "python"),
+        *(
+            "-m",
+            "gunicorn",
+            "--worker-class",
+            "upload_service.gunicorn_worker.HeaderBufferingWorker",
+        ),
+        *("--workers", settings["WORKERS"], "--threads", str(_default_threads())),
+        *("--keep-alive", "5", "--bind", f"127.0.0.1:{port}"),
+        *("--chdir", str(Path(__file__).parent), "floor_app:app"),
+    ]
+    env = {**os.environ, "FLOOR_ROOT": str(root), "FLOOR_DURABLE": "1" if durable else "0"}
+    base = f"http://127.0.0.1:{port}"
+    name = "flask+fsync" if durable else "flask"
+    ready = (f"{base}/", lambda r: r.status_code == 200)
+    return Peer(name, start(stack, f"floor-{name}", argv, work, env, ready), base)
+
+
+def _default_threads() -> int:
+    from upload_service.settings import Settings
+
+    threads: int = Settings.model_fields["THREADS"].default
+    return threads
+
+
 # --------------------------------------------------------------------------- references
 
 NGINX_CONF = """\
