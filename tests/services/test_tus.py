@@ -5,6 +5,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -19,10 +23,11 @@ from tests.services.helpers import (
     update_row,
 )
 from upload_service.errors import BadRequest, Conflict, NotFound, TooLarge
-from upload_service.models import File, UploadSession, User
+from upload_service.models import File, Lease, UploadSession, User, utcnow
 from upload_service.runtime import Runtime
 from upload_service.services import tus
 from upload_service.services.tus import ChecksumMismatch, Gone, PatchOutcome
+from upload_service.sweeper import acquire_lease
 
 DATA = b"0123456789" * 3
 
@@ -166,6 +171,83 @@ def test_a_cut_chunk_keeps_what_arrived(runtime: Runtime, owner: User) -> None:
     assert offset_of(runtime, owner, upload) == 12
     done = patch(runtime, owner, upload, 12, DATA[12:])
     assert content(runtime, file_of(runtime, done)) == DATA
+
+
+class SlowClient(io.RawIOBase):
+    """A body sent in small pieces, ``on_piece`` called before each: a PATCH that streams long."""
+
+    def __init__(self, data: bytes, on_piece: Callable[[], None], piece: int = 3) -> None:
+        self.data, self.on_piece, self.piece = data, on_piece, piece
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self.data:
+            return 0
+        self.on_piece()
+        size = min(len(buffer), self.piece, len(self.data))
+        buffer[:size] = self.data[:size]
+        self.data = self.data[size:]
+        return size
+
+
+def slow_patch(
+    runtime: Runtime, owner: User, upload: UploadSession, on_piece: Callable[[], None]
+) -> PatchOutcome:
+    return tus.patch_upload(
+        runtime,
+        owner,
+        upload.id,
+        0,
+        SlowClient(DATA, on_piece),
+        content_length=len(DATA),
+        checksum_header=None,
+    )
+
+
+def test_a_patch_that_streams_longer_than_its_lease_keeps_it(
+    runtime: Runtime, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tus, "PATCH_LEASE_TTL", timedelta(milliseconds=200))
+    monkeypatch.setattr(tus, "LEASE_RENEWAL", timedelta(milliseconds=50))
+    upload = create(runtime, owner)
+    taken_by_others: list[bool] = []
+
+    def another_request_tries() -> None:
+        time.sleep(0.06)  # 10 pieces: 0.6 s, three times the lease
+        lease = f"tus:{upload.id}"
+        taken_by_others.append(
+            acquire_lease(runtime.db, lease, "other", utcnow(), timedelta(minutes=1))
+        )
+
+    done = slow_patch(runtime, owner, upload, another_request_tries)
+
+    assert taken_by_others and not any(taken_by_others)
+    assert content(runtime, file_of(runtime, done)) == DATA
+
+
+def test_a_patch_whose_lease_was_taken_over_keeps_nothing(
+    runtime: Runtime, owner: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tus, "LEASE_RENEWAL", timedelta(0))  # renew at every piece
+    upload = create(runtime, owner)
+
+    def taken_over() -> None:  # e.g. the lease ran out while this process was stalled
+        update_row(
+            runtime,
+            Lease,
+            f"tus:{upload.id}",
+            holder="other",
+            expires_at=utcnow() + timedelta(hours=1),
+        )
+
+    with pytest.raises(Conflict) as info:
+        slow_patch(runtime, owner, upload, taken_over)
+
+    assert info.value.code == "upload_locked"
+    assert offset_of(runtime, owner, upload) == 0
+    assert runtime.store.stage_size(f"staging/{upload.id}") == 0
 
 
 def test_the_length_may_be_declared_later(runtime: Runtime, owner: User) -> None:

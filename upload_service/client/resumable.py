@@ -45,8 +45,9 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 RESUMABLE_THRESHOLD = 32 * MiB  # files this big or bigger go up over tus
-# Streamed from the file, so not held in memory. The first PATCH sends CHUNK_SIZE: it still
-# takes under the server's 15-minute PATCH lease at 40 KB/s. Each later one sends what the
+# Streamed from the file, so not held in memory. The first PATCH sends CHUNK_SIZE, before the
+# speed is known (the server renews a PATCH's lease while it streams, so a slow link only makes
+# it take longer). Each later one sends what the
 # previous one's speed moves in PATCH_SECONDS (at least CHUNK_SIZE, at most MAX_CHUNK): every
 # PATCH costs the server a commit and an fsync, so a fast link sends few big ones, and a
 # server that dies mid-PATCH loses at most about PATCH_SECONDS of sending (a cut connection

@@ -14,8 +14,11 @@ import binascii
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, BinaryIO, cast
 
 from sqlalchemy import update
@@ -49,8 +52,10 @@ from upload_service.sweeper import STAGING_PREFIX, acquire_lease, new_lease_hold
 
 KIND = "tus"
 CHECKSUM_ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
-# A PATCH holds its lease this long at most; a crashed process blocks its upload no longer.
+# A PATCH's lease lasts this long past its last renewal, so a crashed process blocks its upload
+# no longer; a PATCH still receiving renews it every LEASE_RENEWAL (however long it streams).
 PATCH_LEASE_TTL = timedelta(minutes=15)
+LEASE_RENEWAL = PATCH_LEASE_TTL / 3
 _ON_CONFLICT = ("error", "replace", "rename")
 
 
@@ -175,7 +180,8 @@ def patch_upload(
                 f"The chunk would go past Upload-Length ({limit} bytes remain).",
                 code="past_upload_length",
             )
-        reader = _ChunkReader(stream, limit, checker)
+        renew = partial(_renew_lease, runtime, lease, holder)
+        reader = _ChunkReader(stream, limit, checker, renew)
         assert row.staging_key is not None
         new_offset = runtime.store.stage_append(
             row.staging_key,
@@ -192,6 +198,12 @@ def patch_upload(
         return PatchOutcome(row)
     finally:
         release_lease(runtime.db, lease, holder)
+
+
+def _renew_lease(runtime: Runtime, lease: str, holder: str) -> None:
+    """Keep holding ``lease`` while the PATCH still streams (409 if it was lost meanwhile)."""
+    if not acquire_lease(runtime.db, lease, holder, utcnow(), PATCH_LEASE_TTL):
+        raise Conflict("Another request took over this upload.", code="upload_locked")
 
 
 def terminate_upload(runtime: Runtime, owner: User, upload_id: str) -> None:
@@ -318,10 +330,18 @@ def _checksum(header: str | None) -> tuple[Any, bytes] | None:
 class _ChunkReader:
     """The PATCH body: bounded reads, a byte limit, optional checksum, cut-offs as EOF."""
 
-    def __init__(self, raw: BinaryIO, limit: int, checker: tuple[Any, bytes] | None) -> None:
+    def __init__(
+        self,
+        raw: BinaryIO,
+        limit: int,
+        checker: tuple[Any, bytes] | None,
+        renew_lease: Callable[[], None],
+    ) -> None:
         self.raw = raw
         self.limit = limit
         self.checker = checker
+        self.renew_lease = renew_lease
+        self.renew_at = time.monotonic() + LEASE_RENEWAL.total_seconds()
         self.count = 0
         self.interrupted = False
 
@@ -362,6 +382,9 @@ class _ChunkReader:
             )
         if self.checker is not None:
             self.checker[0].update(data)
+        if time.monotonic() >= self.renew_at:
+            self.renew_lease()
+            self.renew_at = time.monotonic() + LEASE_RENEWAL.total_seconds()
 
     def verify(self) -> None:
         if self.checker is None:
