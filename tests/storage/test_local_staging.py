@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from upload_service.storage import local
-from upload_service.storage.base import StagingBusy
+from upload_service.storage.base import StagingBusy, StorageUnavailable
 from upload_service.storage.local import LocalBlobStore
 
 MiB = 1024 * 1024
@@ -125,3 +125,18 @@ def test_a_staged_file_another_request_still_writes_is_busy(store: LocalBlobStor
         os.close(stalled)
     assert store.stage_append(KEY, 3, io.BytesIO(b"def")) == 6
     assert store.stage_finish(KEY, "blobs/busy").sha256 == sha256(b"abcdef")
+
+
+def test_a_mark_that_can_be_neither_replaced_nor_removed_stops_the_append(
+    store: LocalBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.stage_append(KEY, 0, io.BytesIO(b"abc"))
+
+    def refused(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "setxattr", refused)
+    monkeypatch.setattr(os, "removexattr", refused)
+    with pytest.raises(StorageUnavailable):
+        store.stage_append(KEY, 3, io.BytesIO(b"def"))
+    assert store.stage_size(KEY) == 3

@@ -288,8 +288,10 @@ def _mark_writer(fd: int) -> bytes | None:
     try:
         os.setxattr(fd, _WRITER_ATTR, mark)
     except OSError:
-        with contextlib.suppress(OSError):  # a stale mark must not survive a failed update
+        with contextlib.suppress(OSError):
             os.removexattr(fd, _WRITER_ATTR)
+        if _writer_mark(fd) is not None:  # a stale mark would vouch for bytes we change now
+            raise StorageUnavailable("cannot update the staged file's writer mark") from None
         return None
     return mark
 
