@@ -1,4 +1,5 @@
-"""Raw PUT of the big file with ``curl -T``, servers interleaved, and ``upload-client put``.
+"""Raw PUT of the big file with ``curl -T``, servers interleaved, and ``upload-client put``;
+then the raw PUT rounds once more with a smaller file.
 
 ``upload-client put`` to our server takes part in the same rounds as a peer of its own
 ("upload-client"), compared with curl -T to the same route (the "ours" peer).
@@ -69,7 +70,23 @@ def bench_big_put(report: Report, files: TestFiles, peers: Peers, work: Path) ->
     report.ratio_row(metric, medians(series), "nginx", 0.5, ".1f")
     report.ratio_row(metric, medians(series), "copyparty", 1.5, ".1f")
     client_rows(report, medians(series), put.walls)
+    bench_smaller_put(report, files, peers)
     return put.file_id
+
+
+def bench_smaller_put(report: Report, files: TestFiles, peers: Peers) -> None:
+    """The same raw PUT rounds with the smaller file (the RSS benchmark's, 64 MiB in the full
+    run): a big upload's fixed costs (the final fsync, the commit) weigh more there."""
+    plan, size = report.plan, report.plan.rss_small
+
+    def put(peer: Peer, r: int) -> float:
+        url = put_url(peer, f"smaller-r{r}.bin")
+        return put_file(url, files.rss_small, peer.headers, PUT_OK).mib_s(size)
+
+    series = interleaved(report, f"PUT {size // MiB} MiB", "MiB/s", peers.present(), put)
+    metric = f"raw PUT {size // MiB} MiB, MiB/s (median of {plan.rounds})"
+    report.ratio_row(metric, medians(series), "nginx", 0.5, ".1f")
+    report.ratio_row(metric, medians(series), "copyparty", 1.5, ".1f")
 
 
 def client_rows(report: Report, values: dict[str, float], walls: dict[str, list[float]]) -> None:
