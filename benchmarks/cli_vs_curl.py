@@ -39,7 +39,7 @@ from pathlib import Path
 from harness.common import VENV_BIN, MiB, log
 from harness.servers import OursSetup, Peer, start_ours
 from harness.testfiles import random_file
-from harness.transfer import Transfer, client_put, curl, header_args
+from harness.transfer import Transfer, client_put, header_args, put_file
 
 GOAL = 0.95
 # The client's --debug line once a download's body has arrived (see client/transfer.py).
@@ -73,10 +73,9 @@ class Bench:
         }
 
     def curl_put(self, path: Path, name: str, sha256: str) -> Transfer:
-        os.sync()
         url = f"{self.ours.base}/api/fs/bench/{name}?on_conflict=replace"
         answer = self.work / "curl-answer.json"
-        t = curl(["-T", str(path), *header_args(self.ours.headers), url], (200, 201), answer)
+        t = put_file(url, path, self.ours.headers, (200, 201), answer)  # syncs first
         _check(json.loads(t.body), path, sha256)
         return t
 
