@@ -123,20 +123,11 @@ class LimitedStream:
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Like :meth:`read`, but into the caller's buffer: big uploads are not copied again."""
         try:
-            received = self._raw_readinto(memoryview(buffer).cast("B"))
+            received = read_into(self.raw, memoryview(buffer).cast("B"))
         except (TimeoutError, ConnectionError) as exc:
             raise self._interrupted() from exc
         self._count(received)
         return received
-
-    def _raw_readinto(self, view: memoryview) -> int:
-        readinto = getattr(self.raw, "readinto", None)
-        if readinto is not None:
-            received: int = readinto(view)
-            return received
-        data = self.raw.read(len(view))  # e.g. gunicorn's reader of a chunked body
-        view[: len(data)] = data
-        return len(data)
 
     def _count(self, received: int) -> None:
         self.count += received
@@ -148,6 +139,18 @@ class LimitedStream:
             "The upload was interrupted before the whole body arrived.",
             code="upload_interrupted",
         )
+
+
+def read_into(raw: BinaryIO, view: memoryview) -> int:
+    """Receive from a request body into ``view``: straight in when the body can (``readinto``),
+    else read and copied (e.g. gunicorn's reader of a chunked body)."""
+    readinto = getattr(raw, "readinto", None)
+    if readinto is not None:
+        received: int = readinto(view) or 0
+        return received
+    data = raw.read(len(view))
+    view[: len(data)] = data
+    return len(data)
 
 
 def _check_limits(size: int, spent: int, limits: _Limits) -> None:

@@ -44,6 +44,7 @@ from upload_service.services.ingest import (
     check_declared,
     commit_staged,
     new_blob_key,
+    read_into,
 )
 from upload_service.services.paths import join_path, normalize_folder, normalize_path
 from upload_service.services.placement import live_file_at, path_conflict
@@ -358,15 +359,10 @@ class _ChunkReader:
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
         """Like :meth:`read`, into the caller's buffer (a big chunk is not copied once more)."""
-        readinto = getattr(self.raw, "readinto", None)
-        if readinto is None:
-            data = self.read(len(buffer))
-            buffer[: len(data)] = data
-            return len(data)
         if self.interrupted:
             return 0
         try:
-            received: int = readinto(buffer) or 0
+            received = read_into(self.raw, memoryview(buffer).cast("B"))
         except (OSError, ClientDisconnected):
             self.interrupted = True
             return 0
