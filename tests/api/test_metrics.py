@@ -109,6 +109,12 @@ def has_booted(pid: int) -> bool:
     return any(path.name == f"gauge_livesum_{pid}.db" for path in metric_files(pid))
 
 
+def all_booted(server: RunningServer, count: int = 2) -> bool:
+    """All ``count`` workers are forked and have built their app (an empty list is not "all")."""
+    workers = workers_of(server)
+    return len(workers) == count and all(has_booted(pid) for pid in workers)
+
+
 def wait_until(probe: Callable[[], bool], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not probe():
@@ -121,7 +127,7 @@ GET_2XX = (REQUESTS, (("method", "GET"), ("status", "2xx")))
 
 def test_a_server_with_two_workers_reports_the_sum_of_both(tmp_path: Path) -> None:
     with running_server(tmp_path, WORKERS="2", THREADS="2", SWEEP_INTERVAL="0") as server:
-        wait_until(lambda: all(has_booted(pid) for pid in workers_of(server)))
+        wait_until(lambda: all_booted(server))
         directory = next(iter(metric_files(workers_of(server)[0]))).parent
         token = server.create_token()
         upload = urllib.request.Request(
@@ -153,7 +159,7 @@ def test_a_server_with_two_workers_reports_the_sum_of_both(tmp_path: Path) -> No
         killed = workers_of(server)[0]
         os.kill(killed, signal.SIGKILL)
         wait_until(lambda: killed not in workers_of(server) and len(workers_of(server)) == 2)
-        wait_until(lambda: all(has_booted(pid) for pid in workers_of(server)))
+        wait_until(lambda: all_booted(server))
         after = scrape_server(server)
         assert after[("upload_service_worker_processes", ())] == 2
         assert after[GET_2XX] >= expected
