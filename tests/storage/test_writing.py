@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from upload_service.storage import writing
 from upload_service.storage.base import CHUNK_SIZE
 from upload_service.storage.writing import WRITEBACK_EVERY, write_hashing
 
@@ -79,3 +81,27 @@ def test_a_body_cut_midway_raises_and_leaves_no_hashing_thread(tmp_path: Path) -
     with pytest.raises(ConnectionResetError):
         write(tmp_path, Trickle(data, piece=CHUNK_SIZE, fail_after=3 * CHUNK_SIZE))
     assert threading.active_count() == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_write_back_starts_every_few_mib_while_the_body_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without it the final fsync flushes the whole file after the last byte (os has no binding
+    # for sync_file_range: it is the C library's, bound when the module loads).
+    real = writing._sync_file_range
+    assert real is not None
+    requested: list[tuple[int, int, int]] = []
+
+    def recording(fd: int, offset: int, length: int, flags: int) -> int:
+        answer = real(fd, offset, length, flags)
+        requested.append((offset, length, answer))
+        return answer
+
+    monkeypatch.setattr(writing, "_sync_file_range", recording)
+    data = os.urandom(3 * WRITEBACK_EVERY + CHUNK_SIZE)
+    written, sha256, _ = write(tmp_path, Trickle(data, piece=CHUNK_SIZE))
+    assert written == data and sha256 == hashlib.sha256(data).hexdigest()
+    steps = [(offset, length) for offset, length, _ in requested]
+    assert steps == [(n * WRITEBACK_EVERY, WRITEBACK_EVERY) for n in range(3)]
+    assert all(answer == 0 for *_, answer in requested)  # the kernel took each request

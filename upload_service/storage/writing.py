@@ -10,19 +10,37 @@ one buffer (most small files) is hashed inline: no thread is started for it.
 
 from __future__ import annotations
 
-import contextlib
+import ctypes
 import hashlib
 import os
 import queue
+import sys
 import threading
+from collections.abc import Callable
 from typing import BinaryIO
 
 from upload_service.storage.base import CHUNK_SIZE, PutResult
 
 BUFFERS = 4  # in flight between the upload thread and the hasher
 WRITEBACK_EVERY = 8 * 1024 * 1024
-_sync_file_range = getattr(os, "sync_file_range", None)  # Linux only
-_START_WRITE: int = getattr(os, "SYNC_FILE_RANGE_WRITE", 2)
+_START_WRITE = 2  # SYNC_FILE_RANGE_WRITE: start writing the dirty pages back, do not wait
+
+
+def _bind_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """The C library's ``sync_file_range(2)``: Python's os module has no binding for it. None
+    off Linux, or where the C library lacks it (then the final fsync does all the work)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_sync_file_range = _bind_sync_file_range()
 
 
 def write_hashing(
@@ -44,15 +62,15 @@ def write_hashing(
         return PutResult(size=received, sha256=digest.hexdigest())
     hasher = _Hasher(digest)
     try:
-        size = received + _copy_rest(stream, fd, hasher, start=start + received)
+        size = _copy_rest(stream, fd, hasher, start=start, written=received)
     finally:
         hasher.finish()
     return PutResult(size=size, sha256=hasher.hexdigest())
 
 
-def _copy_rest(stream: BinaryIO, fd: int, hasher: _Hasher, start: int) -> int:
-    written = 0
-    started = start  # bytes whose write-back was requested
+def _copy_rest(stream: BinaryIO, fd: int, hasher: _Hasher, start: int, written: int) -> int:
+    """Copy the rest of ``stream``; ``written`` bytes are already at ``start``. The total."""
+    started = start  # write-back was requested for the bytes before this offset
     while True:
         buffer = hasher.free_buffer()
         received = _fill(stream, buffer)
@@ -135,8 +153,9 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def _start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing ``length`` bytes at ``offset`` to disk, without waiting."""
+    """Ask the kernel to start writing ``length`` bytes at ``offset`` to disk, without waiting.
+
+    A failure (-1, e.g. a file system that does not support it) is ignored: it only means the
+    final fsync does all the work."""
     if _sync_file_range is not None:
-        # e.g. a file system without it: then the final fsync does all the work
-        with contextlib.suppress(OSError):
-            _sync_file_range(fd, offset, length, _START_WRITE)
+        _sync_file_range(fd, offset, length, _START_WRITE)
