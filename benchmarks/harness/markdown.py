@@ -27,7 +27,8 @@ def markdown(report: Report, env_lines: list[str], seconds: float) -> str:
         f"# Upload Service benchmarks: {plan.heading}",
         "",
         *[f"- {x}" for x in env_lines],
-        f"- rounds: {plan.rounds} (servers interleaved, order rotated per round); "
+        f"- rounds: {plan.rounds} (servers interleaved in balanced orders, page cache levelled"
+        " before each run); "
         f"wall time {seconds / 60:.1f} min",
         "- client: curl -T / curl -o /dev/null for big transfers (MiB/s = size / curl time_total);"
         f" Python requests, {plan.concurrency} threads with keep-alive sessions, for small files"
