@@ -6,7 +6,8 @@
 Starts one ``upload-service serve`` (the benchmark settings of ``run_benchmarks.py``: SQLite,
 local storage, 2 workers, no rate limit) in a temp dir, creates a token, writes a random file
 per size (so it is in the page cache) and, after one untimed warm-up of each command, runs
-interleaved rounds (the order swaps every round, ``sync()`` before each command):
+interleaved rounds (the order swaps every round; before each command the page cache is
+levelled, harness/rounds.py, and ``sync()`` called):
 
 - ``upload-client --debug put --replace --json FILE bench/client-N.bin`` against
   ``curl -T FILE .../api/fs/bench/curl-N.bin?on_conflict=replace``;
@@ -37,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.common import VENV_BIN, MiB, log
+from harness.rounds import level_page_cache
 from harness.servers import OursSetup, Peer, start_ours
 from harness.testfiles import random_file
 from harness.transfer import Transfer, client_put, header_args, put_file
@@ -118,12 +120,19 @@ def _check(answer: dict[str, object], path: Path, sha256: str) -> None:
 
 
 def rounds(
-    pair: Pair, count: int, what: str, client: Callable[[], Transfer], other: Callable[[], Transfer]
+    pair: Pair,
+    count: int,
+    what: str,
+    size: int,
+    client: Callable[[], Transfer],
+    other: Callable[[], Transfer],
 ) -> None:
-    """``count`` rounds of both commands, the order swapped every round."""
+    """``count`` rounds of both commands, the order swapped every round, the page cache
+    levelled before each (harness/rounds.py says why)."""
     for r in range(count):
         order = [("client", client), ("curl", other)]
         for name, run in order if r % 2 == 0 else order[::-1]:
+            level_page_cache(2 * size)
             t = run()
             (pair.client if name == "client" else pair.curl).append(t)
             log(f"{what} round {r + 1} {name}: {t.seconds:.3f} s (whole command {t.wall:.3f} s)")
@@ -172,6 +181,7 @@ def bench_size(bench: Bench, size: int, count: int, work: Path) -> list[tuple[st
         puts,
         count,
         f"put {size // MiB} MiB",
+        size,
         lambda: bench.client_put(path, client_name, sha256),
         lambda: bench.curl_put(path, curl_name, sha256),
     )
@@ -183,6 +193,7 @@ def bench_size(bench: Bench, size: int, count: int, work: Path) -> list[tuple[st
         gets,
         count,
         f"get {size // MiB} MiB",
+        size,
         lambda: bench.client_get(f"bench/{curl_name}", out, size),
         lambda: bench.curl_get(stored["id"], out, size),
     )
