@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.common import VENV_BIN, MiB, log
-from harness.rounds import level_page_cache
+from harness.rounds import balanced, level_page_cache
 from harness.servers import OursSetup, Peer, start_ours
 from harness.testfiles import random_file
 from harness.transfer import Transfer, client_put, header_args, put_file
@@ -130,9 +130,8 @@ def rounds(
     """``count`` rounds of both commands, the order swapped every round, the page cache
     levelled before each (harness/rounds.py says why)."""
     for r in range(count):
-        order = [("client", client), ("curl", other)]
-        for name, run in order if r % 2 == 0 else order[::-1]:
-            level_page_cache(2 * size)
+        for name, run in balanced([("client", client), ("curl", other)], r):
+            level_page_cache(size)
             t = run()
             (pair.client if name == "client" else pair.curl).append(t)
             log(f"{what} round {r + 1} {name}: {t.seconds:.3f} s (whole command {t.wall:.3f} s)")

@@ -45,13 +45,13 @@ class Series:
 LEVEL_BLOCK = bytes(1 << 20)
 
 
-def level_page_cache(size: int) -> None:
-    """Write ``size`` bytes to a scratch file, fsync it and let it go, right before a timed run:
-    the run then finds that much freshly freed page cache, whatever the run before it freed.
-    ``interleaved`` asks for twice the big file: the upload's own page cache, and the memory a
+def level_page_cache(file_size: int) -> None:
+    """Write twice ``file_size`` bytes to a scratch file, fsync it and let it go, right before a
+    timed run of a file that big: the run then finds that much freshly freed page cache,
+    whatever the run before it freed. Twice: the upload's own page cache, and the memory a
     client process such as ``upload-client`` takes while it starts."""
     with tempfile.TemporaryFile() as scratch:
-        for _ in range(max(size // len(LEVEL_BLOCK), 1)):
+        for _ in range(max(2 * file_size // len(LEVEL_BLOCK), 1)):
             scratch.write(LEVEL_BLOCK)
         scratch.flush()
         os.fsync(scratch.fileno())
@@ -91,7 +91,7 @@ def interleaved(
     series = {peer.name: Series() for peer in peers}
     for r in range(report.plan.rounds):
         for peer in balanced(peers, r):
-            level_page_cache(2 * report.plan.big)
+            level_page_cache(report.plan.big)
             before = cpu_seconds(peer.server.pid)
             value = run(peer, r)
             series[peer.name].values.append(value)
