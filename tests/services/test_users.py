@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import threading
+import time
 
 import pytest
+from sqlalchemy import insert, text
 
 from tests.services.helpers import incoming, ingest, make_user, sha256
 from upload_service.errors import Conflict
@@ -80,6 +83,51 @@ def test_a_login_taken_over_on_github_moves_the_old_holder_aside(runtime: Runtim
     with runtime.db.session() as session:
         assert users.get_user_by_login(session, "name").id == new.id  # type: ignore[union-attr]
         assert users.get_user_by_github_id(session, 1).login == f"name~{old.id}"  # type: ignore[union-attr]
+
+
+def test_a_first_sign_in_racing_another_account_for_its_login_still_gets_its_row(
+    runtime: Runtime,
+) -> None:
+    # Another account inserts the same login and has not committed yet: the first request of
+    # account 1 cannot see it, waits on the login's unique index, and then must neither fail
+    # (an IntegrityError was a 500) nor lose its row. PostgreSQL only: SQLite has one writer.
+    if runtime.db.engine.dialect.name != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL")
+    other = runtime.db.engine.connect()
+    other.execute(insert(User).values(github_id=2, login="name", is_admin=False))
+    result: list[User | BaseException] = []
+
+    def first_request() -> None:
+        try:
+            with runtime.db.session() as session:
+                result.append(users.ensure_github_user(session, profile(1, "name")))
+        except BaseException as exc:
+            result.append(exc)
+
+    thread = threading.Thread(target=first_request)
+    thread.start()
+    try:
+        wait_for_a_lock_wait(runtime)
+    finally:
+        other.commit()
+        other.close()
+    thread.join(timeout=30)
+
+    assert len(result) == 1 and isinstance(result[0], User), result
+    assert (result[0].github_id, result[0].login) == (1, "name")
+    with runtime.db.session() as session:
+        moved = users.get_user_by_github_id(session, 2)
+        assert moved is not None and moved.login == f"name~{moved.id}"
+
+
+def wait_for_a_lock_wait(runtime: Runtime, timeout: float = 10) -> None:
+    """Until some PostgreSQL backend waits for a lock (the racing insert is blocked)."""
+    deadline = time.monotonic() + timeout
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+    with runtime.db.engine.connect() as watcher:
+        while not watcher.execute(waiting).scalar():
+            assert time.monotonic() < deadline, "the first request never waited"
+            time.sleep(0.05)
 
 
 def test_ensure_github_user_creates_once_and_leaves_the_profile_alone(runtime: Runtime) -> None:

@@ -65,12 +65,22 @@ def upsert_github_user(session: Session, profile: GitHubProfile) -> User:
 
 def _insert_github_user(session: Session, profile: GitHubProfile) -> User:
     """The account's new row. Several first requests may race here: one insert wins and the
-    others read its row (``ON CONFLICT DO NOTHING``, then select), so none of them fails."""
-    _free_login(session, profile)
-    insert_ignoring_conflicts(session, User, [_new_user_row(profile)], ["github_id"])
-    user = get_user_by_github_id(session, profile.github_id)
-    assert user is not None  # ours, or the committed row of the insert that won
-    return user
+    others read its row (``ON CONFLICT DO NOTHING``, then select), so none of them fails.
+
+    Every unique index is a conflict target, the login's too: on PostgreSQL a racing insert
+    of the same account can clash on the login before its id, and a clash on an index that is
+    not a target is an error. Where the login was taken by another account committed in the
+    meantime, no row is ours yet: that account is moved aside and the insert tried again."""
+    for _attempt in range(2):
+        _free_login(session, profile)
+        insert_ignoring_conflicts(session, User, [_new_user_row(profile)])
+        user = get_user_by_github_id(session, profile.github_id)
+        if user is not None:  # ours, or the committed row of the insert that won
+            return user
+    raise Conflict(
+        f"The login {profile.login!r} is being taken by another account; try again.",
+        code="login_taken",
+    )
 
 
 def _free_login(session: Session, profile: GitHubProfile) -> None:
